@@ -1,0 +1,615 @@
+r"""Input/output topologies of a recurrent network, built on :class:`rnncourse.modules.RNN`.
+
+The same recurrence :math:`h_t = \tanh(W_{hh} h_{t-1} + W_{xh} x_t + b_h)` serves four ways of mapping
+inputs to outputs (Karpathy 2015):
+
+* :class:`ManyToMany` — an output :math:`y_t = W_{hy} h_t + b_y` at every step (tagging, delayed echo);
+* :class:`ManyToOne` — one output from the last state, :math:`y = W_{hy} h_T + b_y` (parity, sentiment);
+* :class:`OneToMany` — one input vector, ``T`` outputs (counting, captioning); the later steps read zeros or
+  an embedding of the previous token, which makes generation autoregressive;
+* :class:`Seq2Seq` — a many-to-one encoder whose final state starts a one-to-many decoder
+  (Sutskever et al. 2014, Cho et al. 2014).
+
+One-to-one is the degenerate case ``T = 1``: ``ManyToOne`` on a length-1 sequence (or ``OneToMany`` with
+``steps=1``) is the feed-forward network :math:`y = W_{hy} \tanh(W_{xh} x + b_h) + b_y` (the state starts at
+zero). All outputs are logits. Chapter 2 (computational graphs) and chapter 6 (teacher forcing).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from ._validate import check_array, check_choice, check_dim, check_positive_int, check_probability
+from .modules import RNN
+
+__all__ = ["ManyToMany", "ManyToOne", "OneToMany", "Seq2Seq", "FEEDS"]
+
+#: What :class:`OneToMany` feeds at steps ``t >= 1``.
+FEEDS = ("zeros", "output")
+
+
+def _generator(seed, generator):
+    if generator is not None:
+        if not isinstance(generator, torch.Generator):
+            raise TypeError(
+                f"generator must be a torch.Generator or None, got {type(generator).__name__}; "
+                "create one with torch.Generator().manual_seed(seed)."
+            )
+        return generator
+    if seed is not None:
+        return torch.Generator().manual_seed(check_positive_int("seed", seed, minimum=0))
+    return None
+
+
+def _uniform(shape, bound, dtype, generator):
+    w = torch.empty(*shape, dtype=dtype)
+    nn.init.uniform_(w, -bound, bound, generator=generator)
+    return nn.Parameter(w)
+
+
+def _check_tensor(name, a):
+    if not isinstance(a, torch.Tensor):
+        raise TypeError(
+            f"{name} must be a torch.Tensor, got {type(a).__name__}; convert it with torch.as_tensor({name})."
+        )
+    return a
+
+
+def _check_ids(name, ids, ndim, vocab):
+    """Integer ids with ``ndim`` dimensions and values in ``0..vocab-1``."""
+    _check_tensor(name, ids)
+    check_array(name, ids, ndim, dtype_kind="i")
+    if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= vocab):
+        raise ValueError(
+            f"{name} must hold ids in 0..{vocab - 1}, got values in {int(ids.min())}..{int(ids.max())}; "
+            f"build the model with a vocabulary of at least {int(ids.max()) + 1} (or fix the data)."
+        )
+    return ids.long()
+
+
+def _sequence_input(x, input_size, dtype):
+    """(B, T, D) floats, or (B, T) integer ids one-hot encoded to D = input_size."""
+    _check_tensor("x", x)
+    if x.dtype == torch.bool:
+        raise TypeError(
+            "x must hold floats (B, T, D) or integer ids (B, T), got dtype torch.bool; use x.long()."
+        )
+    if x.is_floating_point():
+        check_array("x", x, 3)
+        check_dim("x", x, 2, input_size, f"The model was built with input_size={input_size}.")
+        if x.dtype != dtype:
+            raise TypeError(
+                f"x has dtype {x.dtype} but the model's parameters are {dtype}; "
+                f"convert it with x.to({dtype})."
+            )
+    else:
+        ids = _check_ids("x", x, 2, input_size)
+        x = F.one_hot(ids, input_size).to(dtype)
+    if x.shape[1] == 0:
+        raise ValueError(
+            f"x has T = 0 time steps (shape {tuple(x.shape)}), expected T >= 1; pass at least one step."
+        )
+    return x
+
+
+def _readout(h, W_hy, b_y):
+    return F.linear(h, W_hy, b_y)
+
+
+class _Readout(nn.Module):
+    """An RNN followed by the affine readout ``y = W_hy h + b_y`` (shared by ManyToMany and ManyToOne)."""
+
+    def __init__(
+        self, input_size, hidden_size, output_size, num_layers, nonlinearity, dtype, seed, generator
+    ):
+        super().__init__()
+        generator = _generator(seed, generator)
+        self.input_size = check_positive_int("input_size", input_size)
+        self.hidden_size = check_positive_int("hidden_size", hidden_size)
+        self.output_size = check_positive_int("output_size", output_size)
+        self.rnn = RNN(input_size, hidden_size, num_layers, nonlinearity, dtype=dtype, generator=generator)
+        bound = 1.0 / math.sqrt(hidden_size)
+        self.W_hy = _uniform((output_size, hidden_size), bound, self.rnn.dtype, generator)
+        self.b_y = _uniform((output_size,), bound, self.rnn.dtype, generator)
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """The dtype of the parameters."""
+        return self.rnn.dtype
+
+    def _states(self, x, h0):
+        return self.rnn(_sequence_input(x, self.input_size, self.dtype), h0)
+
+
+class ManyToMany(_Readout):
+    r"""Many-to-many: one output at every step.
+
+    Parameters
+    ----------
+    input_size : int
+        ``D``; integer inputs ``(B, T)`` are one-hot encoded to ``D`` entries.
+    hidden_size : int
+        ``H``.
+    output_size : int
+        ``V``, the number of logits per step.
+    num_layers : int
+        ``L``, stacked layers of :class:`rnncourse.modules.RNN`.
+    nonlinearity : {"tanh", "relu", "linear"}
+    dtype : torch.dtype, optional
+        Parameter dtype (torch's default when None).
+    seed : int, optional
+        Seed for the initial weights (ignored when ``generator`` is given).
+    generator : torch.Generator, optional
+        Source of randomness for the initial weights.
+
+    Attributes
+    ----------
+    rnn : RNN
+    W_hy : Parameter, shape (V, H)
+    b_y : Parameter, shape (V,)
+
+    Notes
+    -----
+    .. math:: h_t = \tanh(W_{hh} h_{t-1} + W_{xh} x_t + b_h), \qquad y_t = W_{hy} h_t + b_y,
+              \qquad L = \sum_{t=1}^{T} L_t(y_t, \hat y_t).
+
+    A loss at every step; each :math:`L_t` reaches the parameters through every earlier step.
+    Chapter 2 (computational graphs).
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        output_size: int,
+        num_layers: int = 1,
+        nonlinearity: str = "tanh",
+        *,
+        dtype: torch.dtype | None = None,
+        seed: int | None = None,
+        generator: torch.Generator | None = None,
+    ):
+        super().__init__(
+            input_size, hidden_size, output_size, num_layers, nonlinearity, dtype, seed, generator
+        )
+
+    def forward(self, x: torch.Tensor, h0: torch.Tensor | None = None, return_state: bool = False):
+        """Logits at every step.
+
+        Parameters
+        ----------
+        x : Tensor, shape (B, T, D) float, or (B, T) int64 ids (one-hot encoded)
+        h0 : Tensor, shape (L, B, H), optional
+            Initial state; zeros when None.
+        return_state : bool
+            Also return the last state (for stateful training, see :mod:`rnncourse.bptt`).
+
+        Returns
+        -------
+        y : Tensor, shape (B, T, V)
+        h_n : Tensor, shape (L, B, H)
+            Only when ``return_state`` is True.
+        """
+        hs, h_n = self._states(x, h0)
+        y = _readout(hs, self.W_hy, self.b_y)
+        return (y, h_n) if return_state else y
+
+
+class ManyToOne(_Readout):
+    r"""Many-to-one: read the whole sequence, output once from the last state.
+
+    Parameters are those of :class:`ManyToMany`.
+
+    Notes
+    -----
+    .. math:: h_t = \tanh(W_{hh} h_{t-1} + W_{xh} x_t + b_h), \qquad y = W_{hy} h_T + b_y,
+              \qquad L = L(y, \hat y).
+
+    A single loss at the end: every input reaches it only through the chain :math:`h_T \leftarrow \dots
+    \leftarrow h_1`. With ``T = 1`` this is the one-to-one (feed-forward) network
+    :math:`y = W_{hy}\tanh(W_{xh} x + b_h) + b_y`. Chapter 2.
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        output_size: int,
+        num_layers: int = 1,
+        nonlinearity: str = "tanh",
+        *,
+        dtype: torch.dtype | None = None,
+        seed: int | None = None,
+        generator: torch.Generator | None = None,
+    ):
+        super().__init__(
+            input_size, hidden_size, output_size, num_layers, nonlinearity, dtype, seed, generator
+        )
+
+    def forward(self, x: torch.Tensor, h0: torch.Tensor | None = None, return_state: bool = False):
+        """Logits from the last state.
+
+        Parameters
+        ----------
+        x : Tensor, shape (B, T, D) float, or (B, T) int64 ids (one-hot encoded)
+        h0 : Tensor, shape (L, B, H), optional
+        return_state : bool
+            Also return the last state of every layer.
+
+        Returns
+        -------
+        y : Tensor, shape (B, V)
+        h_n : Tensor, shape (L, B, H)
+            Only when ``return_state`` is True.
+        """
+        hs, h_n = self._states(x, h0)
+        y = _readout(hs[:, -1], self.W_hy, self.b_y)
+        return (y, h_n) if return_state else y
+
+
+class OneToMany(nn.Module):
+    r"""One-to-many: one input vector, ``T`` outputs.
+
+    Parameters
+    ----------
+    input_size : int
+        ``D``; integer inputs ``(B,)`` are one-hot encoded to ``D`` entries.
+    hidden_size : int
+        ``H``.
+    output_size : int
+        ``V``, logits per step (a vocabulary of tokens).
+    feed : {"zeros", "output"}
+        What steps ``t >= 1`` read: zeros, or the embedding ``W_embed[token]`` of the previous token.
+    num_layers : int
+    nonlinearity : {"tanh", "relu", "linear"}
+    num_embeddings : int, optional
+        Rows of ``W_embed`` (default ``V``; :class:`Seq2Seq` adds one row for its BOS token).
+    dtype, seed, generator
+        As in :class:`ManyToMany`.
+
+    Attributes
+    ----------
+    rnn : RNN
+    W_hy : Parameter, shape (V, H)
+    b_y : Parameter, shape (V,)
+    W_embed : Parameter, shape (num_embeddings, D), or None for ``feed="zeros"``
+
+    Notes
+    -----
+    Step 0 reads the input, later steps read :math:`\tilde x_t`:
+
+    .. math:: h_0 = \tanh(W_{hh} h_{-1} + W_{xh} x + b_h), \quad
+              h_t = \tanh(W_{hh} h_{t-1} + W_{xh} \tilde x_t + b_h), \quad y_t = W_{hy} h_t + b_y,
+
+    with :math:`\tilde x_t = 0` (``feed="zeros"``: the model must keep the whole plan in its state) or
+    :math:`\tilde x_t = W_{embed}[z_{t-1}]` (``feed="output"``), where the previous token is the ground truth
+    :math:`z_{t-1} = \hat y_{t-1}` with probability ``teacher_forcing`` (drawn per example and step) and
+    the model's own prediction :math:`z_{t-1} = \arg\max y_{t-1}` otherwise. Without ``targets``
+    (inference) the model always reads its own predictions: generation is autoregressive. The fed token is
+    a discrete choice, so no gradient flows through it. Chapters 2 and 6 (teacher forcing).
+    """
+
+    teacher_forced = True
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        output_size: int,
+        feed: str = "zeros",
+        num_layers: int = 1,
+        nonlinearity: str = "tanh",
+        *,
+        num_embeddings: int | None = None,
+        dtype: torch.dtype | None = None,
+        seed: int | None = None,
+        generator: torch.Generator | None = None,
+    ):
+        super().__init__()
+        generator = _generator(seed, generator)
+        self.input_size = check_positive_int("input_size", input_size)
+        self.hidden_size = check_positive_int("hidden_size", hidden_size)
+        self.output_size = check_positive_int("output_size", output_size)
+        self.feed = check_choice("feed", feed, FEEDS)
+        self.rnn = RNN(input_size, hidden_size, num_layers, nonlinearity, dtype=dtype, generator=generator)
+        bound = 1.0 / math.sqrt(hidden_size)
+        self.W_hy = _uniform((output_size, hidden_size), bound, self.rnn.dtype, generator)
+        self.b_y = _uniform((output_size,), bound, self.rnn.dtype, generator)
+        if feed == "output":
+            n = output_size
+            if num_embeddings is not None:
+                n = check_positive_int("num_embeddings", num_embeddings)
+            if n < output_size:
+                raise ValueError(
+                    f"num_embeddings must be >= output_size={output_size} (every output token is fed back), "
+                    f"got {n}."
+                )
+            w = torch.empty(n, input_size, dtype=self.rnn.dtype)
+            nn.init.normal_(w, 0.0, 1.0, generator=generator)
+            self.W_embed = nn.Parameter(w)
+        else:
+            self.register_parameter("W_embed", None)
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """The dtype of the parameters."""
+        return self.rnn.dtype
+
+    def _first_input(self, x):
+        _check_tensor("x", x)
+        if x.is_floating_point():
+            check_array("x", x, 2)
+            check_dim("x", x, 1, self.input_size, f"The model was built with input_size={self.input_size}.")
+            if x.dtype != self.dtype:
+                raise TypeError(
+                    f"x has dtype {x.dtype} but the model's parameters are {self.dtype}; "
+                    f"convert it with x.to({self.dtype})."
+                )
+            return x
+        ids = _check_ids("x", x, 1, self.input_size)
+        return F.one_hot(ids, self.input_size).to(self.dtype)
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        steps: int,
+        targets: torch.Tensor | None = None,
+        teacher_forcing: float = 1.0,
+        generator: torch.Generator | None = None,
+        *,
+        h0: torch.Tensor | None = None,
+        return_inputs: bool = False,
+    ):
+        """Generate ``steps`` outputs from one input vector.
+
+        Parameters
+        ----------
+        x : Tensor, shape (B, D) float, or (B,) int64 ids (one-hot encoded)
+            The input of step 0.
+        steps : int
+            ``T >= 1``, the number of outputs.
+        targets : Tensor, shape (B, T) int64, optional
+            Ground-truth tokens; used only by ``feed="output"`` for teacher forcing.
+        teacher_forcing : float in [0, 1]
+            Probability of feeding the ground truth (instead of the own argmax) at each step and example;
+            ignored without ``targets``.
+        generator : torch.Generator, optional
+            Randomness of the teacher-forcing draws (needed only for 0 < teacher_forcing < 1).
+        h0 : Tensor, shape (L, B, H), optional
+            Initial state (zeros when None); :class:`Seq2Seq` passes the encoder's final state.
+        return_inputs : bool
+            Also return what was fed (instrumentation for tests and chapter 6).
+
+        Returns
+        -------
+        y : Tensor, shape (B, T, V)
+            Logits at every step.
+        inputs : dict, only when ``return_inputs`` is True
+            ``"x"`` (B, T, D): the input vector of every step; ``"tokens"`` (B, T-1) int64: the token fed at
+            steps 1..T-1 (None for ``feed="zeros"``); ``"from_target"`` (B, T-1) bool: whether that token was
+            the ground truth (None for ``feed="zeros"``).
+        """
+        x0 = self._first_input(x)
+        B = x0.shape[0]
+        T = check_positive_int("steps", steps)
+        tf = check_probability("teacher_forcing", teacher_forcing)
+        if targets is not None:
+            targets = _check_ids("targets", targets, 2, self.output_size)
+            check_dim("targets", targets, 0, B, "targets must have the batch size of x: shape (B, T).")
+            check_dim("targets", targets, 1, T, f"targets must have T = steps = {T} columns.")
+        if generator is not None and not isinstance(generator, torch.Generator):
+            raise TypeError(
+                f"generator must be a torch.Generator or None, got {type(generator).__name__}; "
+                "create one with torch.Generator().manual_seed(seed)."
+            )
+        use_targets = self.feed == "output" and targets is not None and tf > 0.0
+        h, inp = h0, x0
+        ys, xs, tokens, from_target = [], [], [], []
+        for t in range(T):
+            xs.append(inp)
+            hs, h = self.rnn(inp[:, None, :], h)
+            y_t = _readout(hs[:, 0], self.W_hy, self.b_y)
+            ys.append(y_t)
+            if t == T - 1:
+                break
+            if self.feed == "zeros":
+                inp = torch.zeros_like(x0)
+                continue
+            token = y_t.detach().argmax(-1)
+            if use_targets:
+                if tf >= 1.0:
+                    truth = torch.ones(B, dtype=torch.bool, device=token.device)
+                else:
+                    truth = torch.rand(B, generator=generator, dtype=torch.float64) < tf
+                token = torch.where(truth, targets[:, t], token)
+            else:
+                truth = torch.zeros(B, dtype=torch.bool, device=token.device)
+            tokens.append(token)
+            from_target.append(truth)
+            inp = F.embedding(token, self.W_embed)
+        y = torch.stack(ys, 1)
+        if not return_inputs:
+            return y
+        if self.feed == "output":
+            fed = torch.stack(tokens, 1) if tokens else torch.zeros(B, 0, dtype=torch.long)
+            truth = torch.stack(from_target, 1) if from_target else torch.zeros(B, 0, dtype=torch.bool)
+        else:
+            fed = truth = None
+        info = {"x": torch.stack(xs, 1).detach(), "tokens": fed, "from_target": truth}
+        return y, info
+
+    def forward_train(self, x, y, teacher_forcing=1.0, generator=None):
+        """The call :func:`rnncourse.training.fit` makes: ``forward(x, y.shape[1], y, teacher_forcing)``."""
+        _check_tensor("y", y)
+        check_array("y", y, 2, dtype_kind="i")
+        return self(x, y.shape[1], targets=y, teacher_forcing=teacher_forcing, generator=generator)
+
+
+class Seq2Seq(nn.Module):
+    r"""Encoder-decoder: a many-to-one encoder whose final state starts a one-to-many decoder.
+
+    Parameters
+    ----------
+    src_vocab : int
+        ``V_src``, source tokens ``0..V_src-1``.
+    tgt_vocab : int
+        ``V``, target tokens ``0..V-1``; the decoder's embedding has one extra row, the BOS token ``V``.
+    embed_dim : int
+        ``E``, the size of the token embeddings (the RNNs' input size).
+    hidden_size : int
+        ``H``, shared by encoder and decoder.
+    num_layers : int
+    nonlinearity : {"tanh", "relu", "linear"}
+    dtype, seed, generator
+        As in :class:`ManyToMany`.
+
+    Attributes
+    ----------
+    W_embed : Parameter, shape (V_src, E)
+        Source embedding.
+    encoder : RNN
+    decoder : OneToMany
+        ``feed="output"``, with ``decoder.W_embed`` of shape (V + 1, E).
+    bos : int
+        The BOS token id, ``V``.
+
+    Notes
+    -----
+    .. math:: h^{enc}_s = \tanh(W^{enc}_{hh} h^{enc}_{s-1} + W^{enc}_{xh} e(x_s) + b^{enc}_h), \qquad
+              h^{dec}_{-1} = h^{enc}_S,
+
+    .. math:: h^{dec}_t = \tanh(W^{dec}_{hh} h^{dec}_{t-1} + W^{dec}_{xh} e'(z_{t-1}) + b^{dec}_h), \qquad
+              y_t = W_{hy} h^{dec}_t + b_y,
+
+    with :math:`z_{-1} = \mathrm{BOS}` and :math:`z_{t-1}` the ground truth (probability ``teacher_forcing``)
+    or the decoder's own argmax, as in :class:`OneToMany`. The fixed-size vector :math:`h^{enc}_S` is the
+    only path from the source to the target (Sutskever et al. 2014; Cho et al. 2014). Chapters 2 and 6.
+    """
+
+    teacher_forced = True
+
+    def __init__(
+        self,
+        src_vocab: int,
+        tgt_vocab: int,
+        embed_dim: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        nonlinearity: str = "tanh",
+        *,
+        dtype: torch.dtype | None = None,
+        seed: int | None = None,
+        generator: torch.Generator | None = None,
+    ):
+        super().__init__()
+        generator = _generator(seed, generator)
+        self.src_vocab = check_positive_int("src_vocab", src_vocab)
+        self.tgt_vocab = check_positive_int("tgt_vocab", tgt_vocab)
+        self.embed_dim = check_positive_int("embed_dim", embed_dim)
+        self.encoder = RNN(embed_dim, hidden_size, num_layers, nonlinearity, dtype=dtype, generator=generator)
+        w = torch.empty(src_vocab, embed_dim, dtype=self.encoder.dtype)
+        nn.init.normal_(w, 0.0, 1.0, generator=generator)
+        self.W_embed = nn.Parameter(w)
+        self.decoder = OneToMany(
+            embed_dim,
+            hidden_size,
+            tgt_vocab,
+            feed="output",
+            num_layers=num_layers,
+            nonlinearity=nonlinearity,
+            num_embeddings=tgt_vocab + 1,
+            dtype=dtype,
+            generator=generator,
+        )
+        self.bos = tgt_vocab
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """The dtype of the parameters."""
+        return self.encoder.dtype
+
+    def encode(self, src: torch.Tensor) -> torch.Tensor:
+        """The encoder's final state.
+
+        Parameters
+        ----------
+        src : Tensor, shape (B, S) int64
+
+        Returns
+        -------
+        h : Tensor, shape (L, B, H)
+        """
+        src = _check_ids("src", src, 2, self.src_vocab)
+        if src.shape[1] == 0:
+            raise ValueError(f"src has S = 0 tokens (shape {tuple(src.shape)}), expected S >= 1.")
+        _, h = self.encoder(F.embedding(src, self.W_embed))
+        return h
+
+    def forward(
+        self,
+        src: torch.Tensor,
+        tgt: torch.Tensor | None = None,
+        steps: int | None = None,
+        teacher_forcing: float = 1.0,
+        generator: torch.Generator | None = None,
+        *,
+        return_inputs: bool = False,
+    ):
+        """Encode ``src``, then decode ``T`` tokens.
+
+        Parameters
+        ----------
+        src : Tensor, shape (B, S) int64
+        tgt : Tensor, shape (B, T) int64, optional
+            Ground truth for teacher forcing; ``T`` is taken from it.
+        steps : int, optional
+            ``T`` when ``tgt`` is None (inference); must equal ``tgt.shape[1]`` if both are given.
+        teacher_forcing : float in [0, 1]
+            Probability of feeding the ground truth at each decoder step (ignored without ``tgt``).
+        generator : torch.Generator, optional
+            Randomness of the teacher-forcing draws.
+        return_inputs : bool
+            Also return the decoder's inputs.
+
+        Returns
+        -------
+        y : Tensor, shape (B, T, V)
+        inputs : dict, only when ``return_inputs`` is True
+            ``"tokens"`` (B, T) int64: the token the decoder read at every step (BOS first);
+            ``"from_target"`` (B, T) bool (False for BOS).
+        """
+        h = self.encode(src)
+        B = src.shape[0]
+        if tgt is None and steps is None:
+            raise ValueError(
+                "Seq2Seq needs tgt (B, T) or steps=T to know how many tokens to decode; got neither."
+            )
+        if tgt is not None:
+            _check_tensor("tgt", tgt)
+            check_array("tgt", tgt, 2, dtype_kind="i")
+            check_dim("tgt", tgt, 0, B, "tgt must have the batch size of src: shape (B, T).")
+            if steps is not None and steps != tgt.shape[1]:
+                raise ValueError(
+                    f"steps={steps} disagrees with tgt, which has T = {tgt.shape[1]} columns; drop steps or "
+                    "make them agree."
+                )
+            if tgt.shape[1] == 0:
+                raise ValueError(f"tgt has T = 0 tokens (shape {tuple(tgt.shape)}), expected T >= 1.")
+            steps = tgt.shape[1]
+        bos = torch.full((B,), self.bos, dtype=torch.long)
+        x0 = F.embedding(bos, self.decoder.W_embed)
+        out = self.decoder(x0, steps, tgt, teacher_forcing, generator, h0=h, return_inputs=return_inputs)
+        if not return_inputs:
+            return out
+        y, info = out
+        tokens = torch.cat([bos[:, None], info["tokens"]], 1)
+        from_target = torch.cat([torch.zeros(B, 1, dtype=torch.bool), info["from_target"]], 1)
+        return y, {"tokens": tokens, "from_target": from_target}
+
+    def forward_train(self, x, y, teacher_forcing=1.0, generator=None):
+        """The call :func:`rnncourse.training.fit` makes: ``forward(x, y, teacher_forcing=...)``."""
+        return self(x, y, teacher_forcing=teacher_forcing, generator=generator)

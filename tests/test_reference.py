@@ -1,0 +1,463 @@
+"""Tests of rnncourse.reference: every backward against central differences and against torch autograd."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from rnncourse.gradcheck import numerical_gradient, rel_error
+from rnncourse.reference import (
+    affine_backward,
+    affine_forward,
+    embedding_backward,
+    embedding_forward,
+    rnn_backward,
+    rnn_forward,
+    rnn_step_backward,
+    rnn_step_forward,
+    softmax,
+    softmax_cross_entropy,
+)
+
+# Fourth-order central differences (steps 1e-3 and 2e-3) are accurate to about 1e-12 on these small problems,
+# so an elementwise relative error below 1e-7 separates a correct backward from a wrong one. The examples are
+# derandomized so that every run checks the same shapes and values.
+PROPERTY = settings(max_examples=25, deadline=None, derandomize=True, database=None)
+GRAD_TOL = 1e-7
+size = st.integers(min_value=1, max_value=4)
+
+
+def numgrad(f, x, df):
+    return numerical_gradient(f, x, df, eps=1e-3, order=4)
+
+
+def rnn_params(rng, B, T, D, H):
+    """Inputs and weights of moderate size, so that tanh is neither linear nor saturated."""
+    return (
+        rng.normal(size=(B, T, D)),
+        rng.normal(size=(B, H)),
+        rng.normal(size=(H, D)) / np.sqrt(D),
+        rng.normal(size=(H, H)) / np.sqrt(H),
+        rng.normal(size=H) * 0.5,
+    )
+
+
+# ---------------------------------------------------------------------------------- 1. central differences
+@PROPERTY
+@given(B=size, D=size, H=size, seed=st.integers(0, 2**31 - 1))
+@example(B=1, D=1, H=1, seed=0)
+def test_rnn_step_backward_matches_central_differences(B, D, H, seed):
+    rng = np.random.default_rng(seed)
+    x, h_prev, W_xh, W_hh, b_h = rnn_params(rng, B, 1, D, H)
+    x = x[:, 0]
+    h, cache = rnn_step_forward(x, h_prev, W_xh, W_hh, b_h)
+    dh = rng.normal(size=h.shape)
+    grads = rnn_step_backward(dh, cache)
+    arrays = (x, h_prev, W_xh, W_hh, b_h)
+    for name, arr, grad in zip(("x", "h_prev", "W_xh", "W_hh", "b_h"), arrays, grads, strict=True):
+        num = numgrad(lambda _: rnn_step_forward(x, h_prev, W_xh, W_hh, b_h)[0], arr, dh)
+        assert grad.shape == arr.shape, name
+        assert rel_error(grad, num) < GRAD_TOL, name
+
+
+@PROPERTY
+@given(B=size, T=size, D=size, H=size, seed=st.integers(0, 2**31 - 1))
+@example(B=1, T=1, D=2, H=3, seed=1)
+@example(B=1, T=4, D=1, H=2, seed=2)
+@example(B=3, T=1, D=2, H=2, seed=3)
+def test_rnn_backward_matches_central_differences(B, T, D, H, seed):
+    rng = np.random.default_rng(seed)
+    x, h0, W_xh, W_hh, b_h = params = rnn_params(rng, B, T, D, H)
+    hs, cache = rnn_forward(*params)
+    dhs = rng.normal(size=hs.shape)
+    grads = rnn_backward(dhs, cache)
+    for name, arr, grad in zip(("x", "h0", "W_xh", "W_hh", "b_h"), params, grads, strict=True):
+        num = numgrad(lambda _: rnn_forward(x, h0, W_xh, W_hh, b_h)[0], arr, dhs)
+        assert grad.shape == arr.shape, name
+        assert rel_error(grad, num) < GRAD_TOL, name
+
+
+@PROPERTY
+@given(B=size, T=size, V=size, D=size, seed=st.integers(0, 2**31 - 1))
+@example(B=1, T=1, V=1, D=1, seed=0)
+def test_embedding_backward_matches_central_differences(B, T, V, D, seed):
+    rng = np.random.default_rng(seed)
+    ids = rng.integers(0, V, size=(B, T))
+    W_embed = rng.normal(size=(V, D))
+    x, cache = embedding_forward(ids, W_embed)
+    dx = rng.normal(size=x.shape)
+    dW_embed = embedding_backward(dx, cache)
+    num = numgrad(lambda _: embedding_forward(ids, W_embed)[0], W_embed, dx)
+    assert x.shape == (B, T, D)
+    assert rel_error(dW_embed, num) < GRAD_TOL
+
+
+@PROPERTY
+@given(B=size, T=size, H=size, V=size, seed=st.integers(0, 2**31 - 1))
+@example(B=1, T=1, H=1, V=1, seed=0)
+def test_affine_backward_matches_central_differences(B, T, H, V, seed):
+    rng = np.random.default_rng(seed)
+    h, W_hy, b_y = rng.normal(size=(B, T, H)), rng.normal(size=(V, H)), rng.normal(size=V)
+    y, cache = affine_forward(h, W_hy, b_y)
+    dy = rng.normal(size=y.shape)
+    grads = affine_backward(dy, cache)
+    for name, arr, grad in zip(("h", "W_hy", "b_y"), (h, W_hy, b_y), grads, strict=True):
+        num = numgrad(lambda _: affine_forward(h, W_hy, b_y)[0], arr, dy)
+        assert grad.shape == arr.shape, name
+        assert rel_error(grad, num) < GRAD_TOL, name
+
+
+@PROPERTY
+@given(B=size, T=size, V=st.integers(2, 5), seed=st.integers(0, 2**31 - 1), masked=st.booleans())
+@example(B=1, T=1, V=2, seed=0, masked=False)
+def test_softmax_cross_entropy_gradient_matches_central_differences(B, T, V, seed, masked):
+    rng = np.random.default_rng(seed)
+    logits = rng.normal(size=(B, T, V))
+    targets = rng.integers(0, V, size=(B, T))
+    mask = None
+    if masked:
+        mask = rng.random((B, T)) < 0.6
+        mask[0, 0] = True
+    loss, dlogits = softmax_cross_entropy(logits, targets, mask)
+    num = numgrad(lambda _: softmax_cross_entropy(logits, targets, mask)[0], logits, 1.0)
+    assert rel_error(dlogits, num) < GRAD_TOL
+    if masked:
+        assert np.all(dlogits[~mask] == 0.0)
+
+
+# ---------------------------------------------------------------------------- known answers (oracles)
+def test_rnn_step_forward_known_answer():
+    x = np.array([[1.0, 2.0]])
+    h_prev = np.array([[0.5, -1.0]])
+    W_xh = np.array([[0.1, 0.2], [0.0, -0.3]])
+    W_hh = np.array([[1.0, 0.0], [0.5, 0.5]])
+    b_h = np.array([0.0, 0.1])
+    h, _ = rnn_step_forward(x, h_prev, W_xh, W_hh, b_h)
+    # a = W_hh h_prev + W_xh x + b_h = [0.5 + 0.5, -0.25 - 0.6 + 0.1] = [1.0, -0.75]
+    np.testing.assert_allclose(h, np.tanh([[1.0, -0.75]]), rtol=0, atol=1e-15)
+
+
+def test_rnn_forward_equals_repeated_steps():
+    rng = np.random.default_rng(0)
+    x, h0, W_xh, W_hh, b_h = rnn_params(rng, 2, 5, 3, 4)
+    hs, cache = rnn_forward(x, h0, W_xh, W_hh, b_h)
+    h = h0
+    for t in range(5):
+        h, _ = rnn_step_forward(x[:, t], h, W_xh, W_hh, b_h)
+        np.testing.assert_array_equal(hs[:, t], h)
+    assert cache[4] is hs
+
+
+def test_softmax_is_stable_and_normalised():
+    z = np.array([[1000.0, 1001.0, 1002.0], [-1000.0, -1000.0, -1000.0]])
+    p = softmax(z)
+    assert np.isfinite(p).all()
+    np.testing.assert_allclose(p.sum(axis=-1), 1.0, rtol=0, atol=1e-15)
+    np.testing.assert_allclose(p[0], softmax(np.array([0.0, 1.0, 2.0])), rtol=1e-15)
+    np.testing.assert_allclose(p[1], 1 / 3, rtol=1e-15)
+    np.testing.assert_allclose(softmax(z, axis=0).sum(axis=0), 1.0, rtol=0, atol=1e-15)
+
+
+def test_softmax_cross_entropy_known_answer_and_mask():
+    logits = np.zeros((1, 3, 4))  # uniform prediction: loss log 4 at every position
+    targets = np.array([[0, 1, 2]])
+    loss, dlogits = softmax_cross_entropy(logits, targets)
+    assert loss == pytest.approx(np.log(4.0), rel=1e-15)
+    logits[0, 2] = [0.0, 0.0, 50.0, 0.0]  # confident and right: loss ~ 0 at position 2
+    mask = np.array([[False, False, True]])
+    loss, dlogits = softmax_cross_entropy(logits, targets, mask)
+    assert loss < 1e-20
+    assert np.all(dlogits[0, :2] == 0.0)
+
+
+def test_embedding_backward_accumulates_repeated_ids():
+    W_embed = np.arange(6.0).reshape(3, 2)
+    ids = np.array([[2, 2, 0]])
+    x, cache = embedding_forward(ids, W_embed)
+    np.testing.assert_array_equal(x[0], W_embed[[2, 2, 0]])
+    dW = embedding_backward(np.ones((1, 3, 2)), cache)
+    np.testing.assert_array_equal(dW, [[1.0, 1.0], [0.0, 0.0], [2.0, 2.0]])
+
+
+# --------------------------------------------------------------------------------- 2. torch autograd
+def _torch_pipeline_grads(ids, h0, W_embed, W_xh, W_hh, b_h, W_hy, b_y, mask):
+    """Embedding -> tanh RNN -> affine -> mean cross-entropy, differentiated by torch autograd."""
+    P = {k: torch.tensor(v, requires_grad=True) for k, v in dict(
+        h0=h0, W_embed=W_embed, W_xh=W_xh, W_hh=W_hh, b_h=b_h, W_hy=W_hy, b_y=b_y).items()}
+    x = P["W_embed"][torch.as_tensor(ids)]
+    h, logits = P["h0"], []
+    for t in range(ids.shape[1]):
+        h = torch.tanh(x[:, t] @ P["W_xh"].T + h @ P["W_hh"].T + P["b_h"])
+        logits.append(h @ P["W_hy"].T + P["b_y"])
+    logits = torch.stack(logits, 1)
+    m = torch.as_tensor(mask)
+    targets = torch.as_tensor(ids)
+    loss = torch.nn.functional.cross_entropy(logits[m], targets[m])  # the next token is the current one
+    loss.backward()
+    return loss.item(), {k: v.grad.numpy() for k, v in P.items()}
+
+
+@pytest.mark.parametrize("last_only", [False, True])
+def test_reference_pipeline_equals_torch_autograd(last_only):
+    rng = np.random.default_rng(3)
+    B, T, V, D, H = 3, 6, 5, 4, 7
+    ids = rng.integers(0, V, size=(B, T))
+    h0, W_embed = rng.normal(size=(B, H)), rng.normal(size=(V, D))
+    W_xh, W_hh, b_h = rng.normal(size=(H, D)) / 2, rng.normal(size=(H, H)) / np.sqrt(H), rng.normal(size=H)
+    W_hy, b_y = rng.normal(size=(V, H)), rng.normal(size=V)
+    mask = np.zeros((B, T), dtype=bool)
+    mask[:, -1] = True
+    if not last_only:
+        mask[:] = True
+
+    x, c_embed = embedding_forward(ids, W_embed)
+    hs, c_rnn = rnn_forward(x, h0, W_xh, W_hh, b_h)
+    logits, c_aff = affine_forward(hs, W_hy, b_y)
+    loss, dlogits = softmax_cross_entropy(logits, ids, mask)
+    dhs, dW_hy, db_y = affine_backward(dlogits, c_aff)
+    dx, dh0, dW_xh, dW_hh, db_h = rnn_backward(dhs, c_rnn)
+    dW_embed = embedding_backward(dx, c_embed)
+    ours = dict(h0=dh0, W_embed=dW_embed, W_xh=dW_xh, W_hh=dW_hh, b_h=db_h, W_hy=dW_hy, b_y=db_y)
+
+    torch_loss, theirs = _torch_pipeline_grads(ids, h0, W_embed, W_xh, W_hh, b_h, W_hy, b_y, mask)
+    assert abs(loss - torch_loss) < 1e-12
+    for name in ours:
+        assert ours[name].shape == theirs[name].shape, name
+        assert np.abs(ours[name] - theirs[name]).max() < 1e-10, name
+        assert np.abs(theirs[name]).max() > 1e-6, name  # every gradient is non-trivial
+    if last_only:  # losses only at the last step: the last step's states still reach every parameter
+        assert np.abs(dx[:, 0]).max() > 0
+
+
+# --------------------------------------------------------------------------------------- 4. truncation
+def _setup_truncation(T=6, seed=0):
+    rng = np.random.default_rng(seed)
+    params = rnn_params(rng, 2, T, 3, 4)
+    hs, cache = rnn_forward(*params)
+    return params, cache, rng.normal(size=hs.shape)
+
+
+@pytest.mark.parametrize("k", [6, 7, 100])
+def test_truncation_with_k_at_least_T_is_full_bptt(k):
+    _, cache, dhs = _setup_truncation(T=6)
+    for full, truncated in zip(rnn_backward(dhs, cache), rnn_backward(dhs, cache, k=k), strict=True):
+        np.testing.assert_array_equal(full, truncated)
+
+
+def test_truncation_k1_is_sum_of_local_step_gradients():
+    (x, h0, W_xh, W_hh, b_h), cache, dhs = _setup_truncation(T=5)
+    dx, dh0, dW_xh, dW_hh, db_h = rnn_backward(dhs, cache, k=1)
+    # From the definition: run the steps, backpropagate each dhs[:, t] through its own step only.
+    h = h0
+    want = {"dW_xh": 0.0, "dW_hh": 0.0, "db_h": 0.0}
+    for t in range(5):
+        h, step_cache = rnn_step_forward(x[:, t], h, W_xh, W_hh, b_h)
+        dx_t, dh_prev, dW_xh_t, dW_hh_t, db_h_t = rnn_step_backward(dhs[:, t], step_cache)
+        np.testing.assert_allclose(dx[:, t], dx_t, rtol=1e-13, atol=1e-15)
+        want["dW_xh"] = want["dW_xh"] + dW_xh_t
+        want["dW_hh"] = want["dW_hh"] + dW_hh_t
+        want["db_h"] = want["db_h"] + db_h_t
+        if t == 0:  # the gradient of h_1 travels one step and arrives at h_0; later dh_prev are discarded
+            np.testing.assert_allclose(dh0, dh_prev, rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(dW_xh, want["dW_xh"], rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(dW_hh, want["dW_hh"], rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(db_h, want["db_h"], rtol=1e-12, atol=1e-14)
+    full = rnn_backward(dhs, cache)
+    assert np.abs(full[3] - dW_hh).max() > 1e-3  # truncation changes the answer
+
+
+def _autograd_truncated(params, dhs, k):
+    """Gradient of sum_t <dhs_t, h_t> where, for the term at t, h_{t-k} is a constant (detached)."""
+    P = [torch.tensor(p, requires_grad=True) for p in params]
+    x, h0, W_xh, W_hh, b_h = P
+    T = x.shape[1]
+
+    def step(h, t):
+        return torch.tanh(x[:, t] @ W_xh.T + h @ W_hh.T + b_h)
+
+    hs = []
+    h = h0
+    for t in range(T):
+        h = step(h, t)
+        hs.append(h)
+    total = 0.0
+    for t in range(T):
+        start = t - k + 1  # first step the gradient may pass through
+        h = h0 if start <= 0 else hs[start - 1].detach()
+        for s in range(max(start, 0), t + 1):
+            h = step(h, s)
+        total = total + (torch.as_tensor(dhs[:, t]) * h).sum()
+    total.backward()
+    return [p.grad.numpy() for p in P]
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 5])
+def test_truncation_intermediate_k_equals_autograd_with_detached_state(k):
+    params, cache, dhs = _setup_truncation(T=6, seed=1)
+    ours = rnn_backward(dhs, cache, k=k)
+    theirs = _autograd_truncated(params, dhs, k)
+    for name, a, b in zip(("dx", "dh0", "dW_xh", "dW_hh", "db_h"), ours, theirs, strict=True):
+        assert np.abs(a - b).max() < 1e-10, name
+    full = rnn_backward(dhs, cache)
+    assert np.abs(full[3] - ours[3]).max() > 1e-6  # k < T really truncates
+
+
+# -------------------------------------------------------------------------- 5. shared parameters
+def test_perturbing_W_hh_changes_every_step_after_the_first():
+    rng = np.random.default_rng(0)
+    x, _, W_xh, W_hh, b_h = rnn_params(rng, 2, 8, 3, 4)
+    h0 = np.zeros((2, 4))
+    hs, _ = rnn_forward(x, h0, W_xh, W_hh, b_h)
+    W_hh2 = W_hh.copy()
+    W_hh2[1, 2] += 1e-3
+    hs2, _ = rnn_forward(x, h0, W_xh, W_hh2, b_h)
+    np.testing.assert_array_equal(hs[:, 0], hs2[:, 0])  # h_1 = tanh(W_xh x_1 + b_h) does not read W_hh
+    for t in range(1, 8):
+        assert np.abs(hs[:, t] - hs2[:, t]).max() > 1e-8, t
+
+
+# ------------------------------------------------------------------------------------ 6. validation
+def _good():
+    rng = np.random.default_rng(0)
+    return rnn_params(rng, 2, 3, 3, 4)
+
+
+def test_step_rejects_wrong_ndim():
+    x, h0, W_xh, W_hh, b_h = _good()
+    with pytest.raises(ValueError, match=r"x must have 2 dimensions, got 3"):
+        rnn_step_forward(x, h0, W_xh, W_hh, b_h)
+
+
+def test_step_rejects_mismatched_hidden_size():
+    x, h0, W_xh, W_hh, b_h = _good()
+    with pytest.raises(ValueError, match=r"h_prev has size 3 along axis 1 .* expected 4"):
+        rnn_step_forward(x[:, 0], h0[:, :3], W_xh, W_hh, b_h)
+
+
+def test_step_rejects_mismatched_input_size():
+    x, h0, W_xh, W_hh, b_h = _good()
+    with pytest.raises(ValueError, match=r"W_xh has size 3 along axis 1 .* expected 2"):
+        rnn_step_forward(x[:, 0, :2], h0, W_xh, W_hh, b_h)
+
+
+def test_step_rejects_non_square_W_hh():
+    x, h0, W_xh, W_hh, b_h = _good()
+    with pytest.raises(ValueError, match=r"W_hh has size 3 along axis 1 .* expected 4"):
+        rnn_step_forward(x[:, 0], h0, W_xh, W_hh[:, :3], b_h)
+
+
+def test_step_rejects_int_array():
+    x, h0, W_xh, W_hh, b_h = _good()
+    with pytest.raises(TypeError, match=r"x must hold floating-point numbers, got dtype int64"):
+        rnn_step_forward(np.ones((2, 3), dtype=np.int64), h0, W_xh, W_hh, b_h)
+
+
+def test_step_rejects_mixed_dtypes():
+    x, h0, W_xh, W_hh, b_h = _good()
+    with pytest.raises(TypeError, match=r"W_xh has dtype float32 but x has dtype float64"):
+        W32 = [W.astype(np.float32) for W in (W_xh, W_hh, b_h)]
+        rnn_step_forward(x[:, 0], h0, *W32)
+
+
+def test_step_rejects_non_numpy_input():
+    x, h0, W_xh, W_hh, b_h = _good()
+    with pytest.raises(TypeError, match=r"x must be a numpy.ndarray, got list"):
+        rnn_step_forward(x[:, 0].tolist(), h0, W_xh, W_hh, b_h)
+
+
+def test_forward_rejects_non_finite():
+    x, h0, W_xh, W_hh, b_h = _good()
+    x[0, 1, 2] = np.nan
+    with pytest.raises(ValueError, match=r"x contains NaN or infinite values \(shape \(2, 3, 3\)\)"):
+        rnn_forward(x, h0, W_xh, W_hh, b_h)
+
+
+def test_forward_rejects_empty_sequence():
+    x, h0, W_xh, W_hh, b_h = _good()
+    with pytest.raises(ValueError, match=r"x has T = 0 time steps \(shape \(2, 0, 3\)\), expected T >= 1"):
+        rnn_forward(x[:, :0], h0, W_xh, W_hh, b_h)
+
+
+def test_forward_rejects_mismatched_batch():
+    x, h0, W_xh, W_hh, b_h = _good()
+    with pytest.raises(ValueError, match=r"h0 has size 1 along axis 0 .* expected 2"):
+        rnn_forward(x, h0[:1], W_xh, W_hh, b_h)
+
+
+def test_backward_rejects_wrong_shape_of_upstream_gradient():
+    hs, cache = rnn_forward(*_good())
+    with pytest.raises(ValueError, match=r"dhs has shape \(2, 2, 4\), expected \(2, 3, 4\)"):
+        rnn_backward(np.zeros((2, 2, 4)), cache)
+
+
+def test_backward_rejects_bad_k():
+    hs, cache = rnn_forward(*_good())
+    with pytest.raises(ValueError, match=r"k must be an integer >= 1, got 0"):
+        rnn_backward(np.zeros_like(hs), cache, k=0)
+    with pytest.raises(TypeError, match=r"k must be an integer >= 1, got 1.5"):
+        rnn_backward(np.zeros_like(hs), cache, k=1.5)
+
+
+def test_backward_rejects_foreign_cache():
+    hs, cache = rnn_forward(*_good())
+    with pytest.raises(TypeError, match=r"tuple of 5 items returned by rnn_forward, got list"):
+        rnn_backward(np.zeros_like(hs), list(cache))
+
+
+def test_step_backward_rejects_wrong_dtype_gradient():
+    x, h0, W_xh, W_hh, b_h = _good()
+    h, cache = rnn_step_forward(x[:, 0], h0, W_xh, W_hh, b_h)
+    with pytest.raises(TypeError, match=r"dh has dtype float32 but the forward pass has dtype float64"):
+        rnn_step_backward(np.zeros(h.shape, dtype=np.float32), cache)
+
+
+def test_embedding_rejects_out_of_range_and_float_ids():
+    W_embed = np.zeros((5, 2))
+    with pytest.raises(ValueError, match=r"ids must lie in 0..4 .* got values in 0..7"):
+        embedding_forward(np.array([[0, 7]]), W_embed)
+    with pytest.raises(TypeError, match=r"ids must hold integer ids, got dtype float64"):
+        embedding_forward(np.array([[0.0, 1.0]]), W_embed)
+
+
+def test_embedding_backward_rejects_wrong_shape():
+    _, cache = embedding_forward(np.array([[0, 1]]), np.zeros((5, 2)))
+    with pytest.raises(ValueError, match=r"dx has shape \(1, 3, 2\), expected \(1, 2, 'D'\)"):
+        embedding_backward(np.zeros((1, 3, 2)), cache)
+
+
+def test_affine_rejects_mismatched_sizes():
+    with pytest.raises(ValueError, match=r"h has size 3 along axis 2 .* expected 4"):
+        affine_forward(np.zeros((2, 5, 3)), np.zeros((6, 4)), np.zeros(6))
+    with pytest.raises(ValueError, match=r"b_y has size 5 along axis 0 .* expected 6"):
+        affine_forward(np.zeros((2, 5, 4)), np.zeros((6, 4)), np.zeros(5))
+
+
+def test_affine_backward_rejects_wrong_shape():
+    _, cache = affine_forward(np.zeros((2, 5, 4)), np.zeros((6, 4)), np.zeros(6))
+    with pytest.raises(ValueError, match=r"dy has shape \(2, 5, 4\), expected \(2, 5, 6\)"):
+        affine_backward(np.zeros((2, 5, 4)), cache)
+
+
+def test_softmax_rejects_bad_axis_and_ints():
+    with pytest.raises(ValueError, match=r"axis must be an integer in -2..1 .* got 2"):
+        softmax(np.zeros((2, 3)), axis=2)
+    with pytest.raises(TypeError, match=r"z must hold floating-point numbers, got dtype int64"):
+        softmax(np.zeros((2, 3), dtype=np.int64))
+
+
+def test_cross_entropy_rejects_bad_targets_and_mask():
+    logits = np.zeros((2, 3, 4))
+    with pytest.raises(ValueError, match=r"targets must lie in 0..3 .* got values in 0..4"):
+        softmax_cross_entropy(logits, np.array([[0, 1, 2], [3, 4, 0]]))
+    with pytest.raises(ValueError, match=r"targets has shape \(2, 2\), expected \(2, 3\)"):
+        softmax_cross_entropy(logits, np.zeros((2, 2), dtype=np.int64))
+    targets = np.zeros((2, 3), dtype=np.int64)
+    with pytest.raises(ValueError, match=r"mask has shape \(2,\), expected \(2, 3\)"):
+        softmax_cross_entropy(logits, targets, np.ones(2, dtype=bool))
+    with pytest.raises(ValueError, match=r"mask selects 0 of 6 positions, expected at least 1"):
+        softmax_cross_entropy(logits, targets, np.zeros((2, 3), dtype=bool))
+    with pytest.raises(ValueError, match=r"mask must hold booleans or 0/1 values, got dtype float64"):
+        softmax_cross_entropy(logits, targets, np.full((2, 3), 0.5))

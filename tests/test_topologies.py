@@ -1,0 +1,317 @@
+"""Topologies: shapes, equations, teacher forcing, validation, and one small task each (acceptance)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch.nn import functional as F
+
+from rnncourse import data
+from rnncourse.topologies import ManyToMany, ManyToOne, OneToMany, Seq2Seq
+from rnncourse.training import accuracy, fit
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Small models run fastest on one thread; several threads on a shared CPU slow them down many times."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+# ------------------------------------------------------------------------------------------------------------
+# acceptance: one small task per topology (each a few seconds)
+# ------------------------------------------------------------------------------------------------------------
+
+
+def _sign_of_sum(bits):
+    """Sign of the sum of the +-1 values 2 b_t - 1 (odd T: never zero), as a class 0/1."""
+    return ((2 * bits[..., 0] - 1).sum(1) > 0).astype(np.int64)
+
+
+def test_many_to_one_sign_of_a_sum():
+    T = 9
+    x, _ = data.parity(3000, T, seed=0)
+    x_test, _ = data.parity(1000, T, seed=1)
+    ids, ids_test = x[..., 0].astype(np.int64), torch.as_tensor(x_test[..., 0].astype(np.int64))
+    model = ManyToOne(2, 32, 2, seed=0)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    fit(model, (ids, _sign_of_sum(x)), opt, steps=300, batch_size=64, progress=False)
+    with torch.no_grad():
+        acc = accuracy(model(ids_test), torch.as_tensor(_sign_of_sum(x_test)))
+    assert acc > 0.95
+
+
+def test_many_to_many_delayed_echo():
+    x, y = data.delayed_echo(2000, 12, delay=3, V=4, seed=0)
+    x_test, y_test = data.delayed_echo(500, 12, delay=3, V=4, seed=1)
+    model = ManyToMany(4, 32, 4, seed=0)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    fit(model, (x, y), opt, steps=300, batch_size=64, progress=False)
+    with torch.no_grad():
+        acc = accuracy(model(torch.as_tensor(x_test)), torch.as_tensor(y_test))
+    assert acc > 0.95
+
+
+@pytest.mark.parametrize("feed", ["output", "zeros"])
+def test_one_to_many_counting(feed):
+    """Autoregressive feed over 95%; the zeros feed, measured beside it, also counts (the state alone can
+    carry the +1 map), and both keep counting beyond the trained length."""
+    T, T_long = 8, 24
+    start, y = data.counting(2000, T, seed=0)
+    start_test, y_test = data.counting(500, T_long, seed=1)
+    model = OneToMany(10, 32, 10, feed=feed, seed=0)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    fit(model, (start, y), opt, steps=200, batch_size=64, progress=False)
+    with torch.no_grad():
+        out = model(torch.as_tensor(start_test), T_long)  # no targets: generation reads its own predictions
+    y_test = torch.as_tensor(y_test)
+    assert accuracy(out[:, :T], y_test[:, :T]) > 0.95
+    assert accuracy(out[:, T:], y_test[:, T:]) > 0.9
+
+
+def test_seq2seq_reverses_digits():
+    src, tgt = data.reverse_digits(4000, 4, seed=0)
+    src_test, tgt_test = data.reverse_digits(500, 4, seed=1)
+    model = Seq2Seq(10, 10, 16, 64, seed=0)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    fit(model, (src, tgt), opt, steps=400, batch_size=64, progress=False)
+    with torch.no_grad():
+        out = model(torch.as_tensor(src_test), steps=4)  # inference: no ground truth fed
+    assert accuracy(out, torch.as_tensor(tgt_test)) > 0.9
+
+
+# ------------------------------------------------------------------------------------------------------------
+# equations and shapes
+# ------------------------------------------------------------------------------------------------------------
+
+
+def _manual_states(model, x):
+    cell = model.rnn.cells[0]
+    h = torch.zeros(x.shape[0], cell.hidden_size, dtype=x.dtype)
+    hs = []
+    for t in range(x.shape[1]):
+        h = torch.tanh(x[:, t] @ cell.W_xh.T + h @ cell.W_hh.T + cell.b_h)
+        hs.append(h)
+    return torch.stack(hs, 1)
+
+
+def test_many_to_many_equation_and_shapes():
+    model = ManyToMany(3, 5, 4, dtype=torch.float64, seed=0)
+    x = torch.randn(2, 6, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    y, h_n = model(x, return_state=True)
+    hs = _manual_states(model, x)
+    assert y.shape == (2, 6, 4) and h_n.shape == (1, 2, 5)
+    assert torch.allclose(y, hs @ model.W_hy.T + model.b_y, rtol=0, atol=1e-12)
+    assert torch.allclose(h_n[0], hs[:, -1], rtol=0, atol=1e-12)
+
+
+def test_many_to_one_reads_the_last_state():
+    model = ManyToOne(3, 5, 4, num_layers=2, dtype=torch.float64, seed=0)
+    x = torch.randn(2, 6, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    y, h_n = model(x, return_state=True)
+    assert y.shape == (2, 4) and h_n.shape == (2, 2, 5)
+    assert torch.allclose(y, h_n[-1] @ model.W_hy.T + model.b_y, rtol=0, atol=1e-12)
+
+
+def test_one_to_one_is_the_degenerate_case_T_1():
+    """T = 1: y = W_hy tanh(W_xh x + b_h) + b_y, a feed-forward network."""
+    x = torch.randn(4, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    m2o = ManyToOne(3, 5, 2, dtype=torch.float64, seed=0)
+    cell = m2o.rnn.cells[0]
+    expected = torch.tanh(x @ cell.W_xh.T + cell.b_h) @ m2o.W_hy.T + m2o.b_y
+    assert torch.allclose(m2o(x[:, None, :]), expected, rtol=0, atol=1e-12)
+    o2m = OneToMany(3, 5, 2, dtype=torch.float64, seed=0)
+    cell = o2m.rnn.cells[0]
+    expected = torch.tanh(x @ cell.W_xh.T + cell.b_h) @ o2m.W_hy.T + o2m.b_y
+    assert torch.allclose(o2m(x, 1)[:, 0], expected, rtol=0, atol=1e-12)
+
+
+def test_integer_ids_are_one_hot_inputs():
+    model = ManyToMany(5, 6, 3, seed=0)
+    ids = torch.tensor([[0, 4, 2], [1, 1, 3]])
+    assert torch.equal(model(ids), model(F.one_hot(ids, 5).float()))
+
+
+def test_same_seed_same_weights_different_seed_different():
+    a, b, c = (Seq2Seq(5, 6, 4, 8, seed=s) for s in (0, 0, 1))
+    for (n, p), (_, q), (_, r) in zip(
+        a.named_parameters(), b.named_parameters(), c.named_parameters(), strict=True
+    ):
+        assert torch.equal(p, q), n
+        assert not torch.equal(p, r), n
+
+
+def test_one_to_many_zeros_feed_reads_zeros():
+    model = OneToMany(4, 6, 5, feed="zeros", seed=0)
+    x = torch.randn(3, 4, generator=torch.Generator().manual_seed(0))
+    y, info = model(x, 5, return_inputs=True)
+    assert y.shape == (3, 5, 5)
+    assert torch.equal(info["x"][:, 0], x)
+    assert torch.count_nonzero(info["x"][:, 1:]) == 0
+    assert info["tokens"] is None
+
+
+def test_one_to_many_feed_output_is_autoregressive():
+    model = OneToMany(10, 16, 10, feed="output", seed=0)
+    y, info = model(torch.tensor([3, 7]), 6, return_inputs=True)
+    assert torch.equal(info["tokens"], y.argmax(-1)[:, :-1])
+    assert torch.equal(info["x"][:, 1:], model.W_embed.detach()[info["tokens"]])
+    assert not info["from_target"].any()
+
+
+# ------------------------------------------------------------------------------------------------------------
+# teacher forcing: what the decoder sees
+# ------------------------------------------------------------------------------------------------------------
+
+
+def _targets(B, T, V, seed):
+    return torch.randint(0, V, (B, T), generator=torch.Generator().manual_seed(seed))
+
+
+def test_teacher_forcing_one_feeds_only_the_ground_truth():
+    model = OneToMany(10, 16, 10, feed="output", seed=0)
+    tgt = _targets(50, 7, 10, 1)
+    y, info = model(torch.arange(50) % 10, 7, targets=tgt, teacher_forcing=1.0, return_inputs=True)
+    assert torch.equal(info["tokens"], tgt[:, :-1])
+    assert info["from_target"].all()
+    assert not torch.equal(info["tokens"], y.argmax(-1)[:, :-1])  # the own predictions differ
+
+
+def test_teacher_forcing_zero_feeds_only_own_predictions():
+    model = Seq2Seq(10, 10, 8, 16, seed=0)
+    src, tgt = _targets(50, 5, 10, 2), _targets(50, 5, 10, 3)
+    y, info = model(src, tgt, teacher_forcing=0.0, return_inputs=True)
+    assert torch.all(info["tokens"][:, 0] == model.bos)
+    assert torch.equal(info["tokens"][:, 1:], y.argmax(-1)[:, :-1])
+    assert not info["from_target"].any()
+    assert not torch.equal(info["tokens"][:, 1:], tgt[:, :-1])
+
+
+def test_teacher_forcing_ratio_mixes_per_example_and_step():
+    model = OneToMany(10, 16, 10, feed="output", seed=0)
+    tgt = _targets(400, 9, 10, 4)
+    gen = torch.Generator().manual_seed(0)
+    y, info = model(torch.arange(400) % 10, 9, tgt, 0.3, gen, return_inputs=True)
+    truth = info["from_target"]
+    assert 0.25 < truth.double().mean() < 0.35
+    own = y.argmax(-1)[:, :-1]
+    assert torch.equal(info["tokens"][truth], tgt[:, :-1][truth])
+    assert torch.equal(info["tokens"][~truth], own[~truth])
+    # the same generator seed gives the same draws
+    _, again = model(
+        torch.arange(400) % 10, 9, tgt, 0.3, torch.Generator().manual_seed(0), return_inputs=True
+    )
+    assert torch.equal(again["from_target"], truth)
+
+
+def test_seq2seq_inference_needs_no_target_and_matches_teacher_forcing_zero():
+    model = Seq2Seq(6, 7, 5, 12, seed=0)
+    src, tgt = _targets(8, 4, 6, 5), _targets(8, 3, 7, 6)
+    assert torch.equal(model(src, steps=3), model(src, tgt, teacher_forcing=0.0))
+
+
+# ------------------------------------------------------------------------------------------------------------
+# validation
+# ------------------------------------------------------------------------------------------------------------
+
+
+def test_wrong_ndim():
+    model = ManyToMany(3, 4, 2, seed=0)
+    with pytest.raises(ValueError, match=r"x must have 3 dimensions, got 2"):
+        model(torch.zeros(2, 3))
+
+
+def test_wrong_input_size():
+    model = ManyToMany(3, 4, 2, seed=0)
+    with pytest.raises(ValueError, match=r"x has size 5 along axis 2 .* expected 3"):
+        model(torch.zeros(2, 4, 5))
+
+
+def test_wrong_dtype():
+    model = ManyToOne(3, 4, 2, seed=0)
+    with pytest.raises(
+        TypeError, match=r"x has dtype torch.float64 but the model's parameters are torch.float32"
+    ):
+        model(torch.zeros(2, 4, 3, dtype=torch.float64))
+
+
+def test_not_a_tensor():
+    model = ManyToOne(3, 4, 2, seed=0)
+    with pytest.raises(TypeError, match=r"x must be a torch.Tensor, got ndarray"):
+        model(np.zeros((2, 4, 3), dtype=np.float32))
+
+
+def test_non_finite_input():
+    model = ManyToMany(3, 4, 2, seed=0)
+    x = torch.zeros(2, 4, 3)
+    x[0, 1, 2] = float("nan")
+    with pytest.raises(ValueError, match=r"x contains NaN or infinite values"):
+        model(x)
+
+
+def test_zero_time_steps():
+    model = ManyToMany(3, 4, 2, seed=0)
+    with pytest.raises(ValueError, match=r"x has T = 0 time steps .* expected T >= 1"):
+        model(torch.zeros(2, 0, 3))
+
+
+def test_ids_out_of_range():
+    model = ManyToMany(3, 4, 2, seed=0)
+    with pytest.raises(ValueError, match=r"x must hold ids in 0..2, got values in 0..3"):
+        model(torch.tensor([[0, 3]]))
+
+
+def test_unknown_feed():
+    with pytest.raises(ValueError, match=r"feed must be one of \['output', 'zeros'\], got 'previous'"):
+        OneToMany(3, 4, 2, feed="previous")
+
+
+@pytest.mark.parametrize("steps", [0, -2])
+def test_steps_must_be_positive(steps):
+    model = OneToMany(3, 4, 2, seed=0)
+    with pytest.raises(ValueError, match=rf"steps must be an integer >= 1, got {steps}"):
+        model(torch.zeros(2, 3), steps)
+
+
+def test_teacher_forcing_outside_unit_interval():
+    model = OneToMany(3, 4, 3, feed="output", seed=0)
+    with pytest.raises(ValueError, match=r"teacher_forcing must be a number in \[0, 1\], got 1.5"):
+        model(torch.zeros(2, 3), 2, torch.zeros(2, 2, dtype=torch.long), teacher_forcing=1.5)
+
+
+def test_targets_must_match_steps():
+    model = OneToMany(3, 4, 3, feed="output", seed=0)
+    with pytest.raises(ValueError, match=r"targets has size 3 along axis 1 .* expected 2"):
+        model(torch.zeros(2, 3), 2, torch.zeros(2, 3, dtype=torch.long))
+
+
+def test_float_targets_rejected():
+    model = OneToMany(3, 4, 3, feed="output", seed=0)
+    with pytest.raises(TypeError, match=r"targets must hold integer ids, got dtype torch.float32"):
+        model(torch.zeros(2, 3), 2, torch.zeros(2, 2))
+
+
+def test_seq2seq_needs_tgt_or_steps():
+    model = Seq2Seq(4, 4, 3, 5, seed=0)
+    with pytest.raises(ValueError, match=r"needs tgt \(B, T\) or steps=T .* got neither"):
+        model(torch.zeros(2, 3, dtype=torch.long))
+
+
+def test_seq2seq_steps_disagree_with_tgt():
+    model = Seq2Seq(4, 4, 3, 5, seed=0)
+    with pytest.raises(ValueError, match=r"steps=2 disagrees with tgt, which has T = 3"):
+        model(torch.zeros(2, 3, dtype=torch.long), torch.zeros(2, 3, dtype=torch.long), steps=2)
+
+
+def test_seq2seq_src_out_of_vocabulary():
+    model = Seq2Seq(4, 4, 3, 5, seed=0)
+    with pytest.raises(ValueError, match=r"src must hold ids in 0..3, got values in 0..7"):
+        model(torch.tensor([[0, 7]]), steps=2)
+
+
+def test_hidden_size_must_be_positive():
+    with pytest.raises(ValueError, match=r"hidden_size must be an integer >= 1, got 0"):
+        ManyToOne(3, 0, 2)
