@@ -34,7 +34,7 @@ def run(*, quick: bool = False) -> dict:
     rows = []
     t0 = time.perf_counter()
     for B, T, D, H in configs:
-        repeats = (7 if B * T * H < 2_000_000 else 5) if not quick else 2
+        repeats = (15 if B * T * H < 2_000_000 else 5) if not quick else 2
         gen = torch.Generator().manual_seed(0)
         torch.manual_seed(0)
         reference = torch.nn.RNN(D, H, batch_first=True)
@@ -62,13 +62,13 @@ def run(*, quick: bool = False) -> dict:
         "title": "B2: rnncourse.modules.RNN vs torch.nn.RNN (CPU, forward + backward)",
         "description": (
             "Time of one forward + backward pass, batch-first float32, same weights; "
-            "7 (first size) and 5 (second size) alternating repeats after one warm-up round, medians. "
+            "15 (first size) and 5 (second size) alternating repeats after one warm-up round, medians. "
             "Target: ratio <= 1.25. The ratio of the best (fastest) times is less sensitive to other "
             "programs running on the machine. "
             f"torch threads: {torch.get_num_threads()} (the machine default)."
         ),
         "settings": {
-            "repeats": [7, 5] if not quick else [2],
+            "repeats": [15, 5] if not quick else [2],
             "torch_threads": torch.get_num_threads(),
             "dtype": "float32",
         },

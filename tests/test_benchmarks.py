@@ -130,7 +130,7 @@ def test_result_writer_round_trip(tmp_path):
     readme = _harness.write_readme(tmp_path).read_text()
     assert "## Demo" in readme
     assert "| implementation | chars/s |" in readme
-    assert "| baseline | 1.23e+04 |" in readme and "| ours | 0.5 |" in readme
+    assert "| baseline | 12,346 |" in readme and "| ours | 0.5 |" in readme
     assert "**ratio**: 2" in readme
     assert [r["name"] for r in _harness.load_results(tmp_path)] == ["b0_demo"]
 

@@ -9,7 +9,7 @@ import torch
 from rnncourse import bptt
 from rnncourse.modules import RNN
 from rnncourse.reference import rnn_backward, rnn_forward
-from rnncourse.topologies import ManyToMany, OneToMany
+from rnncourse.topologies import ManyToMany, ManyToOne, OneToMany
 from rnncourse.training import fit
 
 
@@ -438,6 +438,13 @@ def test_model_without_per_step_output_is_rejected():
     x = torch.zeros(1, 5, dtype=torch.long)
     with pytest.raises(TypeError, match=r"OneToMany has no output at every step"):
         next(bptt.tbptt_windows(model, x, x, 2))
+
+
+def test_many_to_one_is_rejected():
+    model = ManyToOne(3, 4, 3, seed=0)
+    x = torch.zeros(1, 5, dtype=torch.long)
+    with pytest.raises(TypeError, match=r"ManyToOne has no output at every step"):
+        bptt.truncated_backward(model, x, x, 2)
 
 
 def test_reduction_must_be_mean_or_sum():

@@ -329,6 +329,53 @@ def test_make_rnn_models():
     assert torch.equal(irnn.cells[0].W_hh, torch.eye(5))
 
 
+def test_plot_gradient_norms_draws_curves_and_dashed_bounds():
+    import matplotlib.pyplot as plt
+
+    from rnncourse import plots
+
+    lags = np.arange(6)
+    fig = plots.plot_gradient_norms(lags, {"tanh": 0.5**lags}, bounds={"bound": 0.9**lags})
+    ax = fig.axes[0]
+    solid, dashed = ax.get_lines()
+    np.testing.assert_allclose(solid.get_ydata(), 0.5**lags)
+    assert dashed.get_linestyle() == "--" and ax.get_yscale() == "log"
+    plt.close(fig)
+
+
+def test_plot_gradient_norms_rejects_bound_of_wrong_length():
+    import matplotlib.pyplot as plt
+
+    from rnncourse import plots
+
+    with pytest.raises(ValueError, match=r"bounds\['b'\] has 3 values but lags has 5"):
+        plots.plot_gradient_norms(np.arange(5), {"a": np.ones(5)}, bounds={"b": np.ones(3)})
+    plt.close("all")
+
+
+def test_gradient_flow_figure_puts_the_linear_rnn_on_its_bound():
+    import matplotlib.pyplot as plt
+
+    from rnncourse import widgets
+
+    fig = widgets.gradient_flow_figure(sigma=1.1, T=20)
+    linear, tanh, bound = fig.axes[0].get_lines()
+    np.testing.assert_allclose(linear.get_ydata(), 1.1 ** np.arange(21), rtol=1e-8)
+    np.testing.assert_allclose(bound.get_ydata(), 1.1 ** np.arange(21), rtol=1e-12)
+    assert np.all(tanh.get_ydata() <= bound.get_ydata() * (1 + 1e-12))
+    plt.close(fig)
+
+
+def test_gradient_flow_widget_redraws_on_slider_change():
+    from rnncourse import widgets
+
+    w = widgets.gradient_flow_widget(sigma=0.9, T=30)
+    sigma, T = w.children[:-1]
+    assert (sigma.description, sigma.value, T.description, T.value) == ("sigma", 0.9, "T", 30)
+    sigma.value = 1.2
+    assert w.children[-1].outputs[0]["data"]["text/plain"] == "<Figure: sigma=1.2, T=30>"
+
+
 def test_experiments_are_deterministic():
     a = G.gradient_norms_by_lag(sigmas=(1.0,), T=10, seed=3)
     b = G.gradient_norms_by_lag(sigmas=(1.0,), T=10, seed=3)
@@ -501,6 +548,16 @@ def test_clipping_rejects_non_positive_threshold():
 def test_adding_experiment_rejects_unknown_model():
     with pytest.raises(ValueError, match="fixed must be one of .* got 'lstm'"):
         G.adding_experiment(fixed="lstm")
+
+
+def test_adding_experiment_rejects_unknown_optimizer():
+    with pytest.raises(ValueError, match="optimizer must be one of \\['adam', 'sgd'\\], got 'rmsprop'"):
+        G.adding_experiment(optimizer="rmsprop")
+
+
+def test_adding_experiment_rejects_momentum_of_one():
+    with pytest.raises(ValueError, match=r"momentum must be in \[0, 1\), got 1\.0"):
+        G.adding_experiment(momentum=1.0)
 
 
 def test_reach_experiment_rejects_unknown_kind():

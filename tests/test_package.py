@@ -24,12 +24,13 @@ def test_export_table_is_up_to_date():
     finally:
         sys.path.pop(0)
     current = (ROOT / "src" / "rnncourse" / "__init__.py").read_text()
-    assert current == gen_init.render(), "run `.venv/bin/python tools/gen_init.py` to refresh rnncourse/__init__.py"
+    assert current == gen_init.render(), "run `.venv/bin/python tools/gen_init.py` to refresh __init__.py"
 
 
 def test_import_is_lazy():
     code = "import sys, rnncourse; print('torch' in sys.modules, 'matplotlib' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    out = done.stdout.split()
     assert out == ["False", "False"], "importing rnncourse must not import torch or matplotlib"
 
 

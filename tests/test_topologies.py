@@ -38,7 +38,7 @@ def test_many_to_one_sign_of_a_sum():
     ids, ids_test = x[..., 0].astype(np.int64), torch.as_tensor(x_test[..., 0].astype(np.int64))
     model = ManyToOne(2, 32, 2, seed=0)
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-    fit(model, (ids, _sign_of_sum(x)), opt, steps=300, batch_size=64, progress=False)
+    fit(model, (ids, _sign_of_sum(x)), opt, steps=150, batch_size=64, progress=False)
     with torch.no_grad():
         acc = accuracy(model(ids_test), torch.as_tensor(_sign_of_sum(x_test)))
     assert acc > 0.95

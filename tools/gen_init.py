@@ -1,7 +1,7 @@
 """Regenerate the lazy re-export table of ``src/rnncourse/__init__.py`` from the modules' ``__all__``.
 
-Run ``.venv/bin/python tools/gen_init.py`` after adding a public name; ``tests/test_package.py`` fails when the
-table and the modules disagree.
+Run ``.venv/bin/python tools/gen_init.py`` after adding a public name; ``tests/test_package.py`` fails
+when the table and the modules disagree.
 """
 
 from __future__ import annotations
@@ -36,8 +36,8 @@ def render() -> str:
 The chapters, exercises and graders import it. Submodules hold one concept each (see CONTRIBUTING.md):
 ``reference`` (numpy forward/backward pairs), ``gradcheck``, ``modules`` (torch RNN cells), ``topologies``,
 ``bptt``, ``training``, ``gradients``, ``sampling``, ``charlm``, ``captioning``, ``data``, ``plots``,
-``widgets`` and ``grade``. Their public names are also available here, e.g. ``rnncourse.RNN``; they are imported
-on first use, so ``import rnncourse`` itself is cheap.
+``widgets`` and ``grade``. Their public names are also available here, e.g. ``rnncourse.RNN``; they are
+imported on first use, so ``import rnncourse`` itself is cheap.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ __all__ = sorted(_EXPORTS)
 def __getattr__(name: str):
     module = _EXPORTS.get(name)
     if module is None:
-        if name in {sorted(MODULES + ["grade"])!r}:
+        if name in set(_EXPORTS.values()) | {{"grade"}}:
             return importlib.import_module(f"{{__name__}}.{{name}}")
         raise AttributeError(f"module 'rnncourse' has no attribute {{name!r}}")
     value = getattr(importlib.import_module(f"{{__name__}}.{{module}}"), name)

@@ -1,9 +1,9 @@
 """Keep the built book offline: serve the ipywidgets JavaScript locally and drop CDN references.
 
-`make` fetches ``require.js`` and ``@jupyter-widgets/html-manager`` from the npm registry at install time into
-``.venv/share/rnncourse-widgets``; this extension copies them to ``_static/widgets`` of the built HTML. The files
-are not placed in a source ``_static`` folder, because Jupyter Book adds every ``.js`` file found there to every
-page.
+`make` fetches ``require.js`` and ``@jupyter-widgets/html-manager`` from the npm registry at install time
+into ``.venv/share/rnncourse-widgets``; this extension copies them to ``_static/widgets`` of the built HTML.
+The files are not placed in a source ``_static`` folder, because Jupyter Book adds every ``.js`` file found
+there to every page.
 
 Jupyter Book always loads sphinx-thebe, which writes a constant holding the CDN address of thebe into every
 page even when live code (thebe) is switched off, as it is here; that dead inline script is removed.

@@ -3,8 +3,8 @@
 The chapters, exercises and graders import it. Submodules hold one concept each (see CONTRIBUTING.md):
 ``reference`` (numpy forward/backward pairs), ``gradcheck``, ``modules`` (torch RNN cells), ``topologies``,
 ``bptt``, ``training``, ``gradients``, ``sampling``, ``charlm``, ``captioning``, ``data``, ``plots``,
-``widgets`` and ``grade``. Their public names are also available here, e.g. ``rnncourse.RNN``; they are imported
-on first use, so ``import rnncourse`` itself is cheap.
+``widgets`` and ``grade``. Their public names are also available here, e.g. ``rnncourse.RNN``; they are
+imported on first use, so ``import rnncourse`` itself is cheap.
 """
 
 from __future__ import annotations
@@ -145,12 +145,19 @@ _EXPORTS = {
     "plot_heatmap": "plots",
     "plot_small_multiples": "plots",
     "plot_gradient_norms": "plots",
+    "plot_memory_decay": "plots",
+    "plot_char_distribution": "plots",
+    "plot_scene_grid": "plots",
     # widgets
     "interactive_figure": "widgets",
     "static_grid": "widgets",
     "figure_to_png": "widgets",
     "gradient_flow_figure": "widgets",
     "gradient_flow_widget": "widgets",
+    "scheduled_sampling_figure": "widgets",
+    "scheduled_sampling_widget": "widgets",
+    "temperature_figure": "widgets",
+    "temperature_widget": "widgets",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -159,7 +166,7 @@ __all__ = sorted(_EXPORTS)
 def __getattr__(name: str):
     module = _EXPORTS.get(name)
     if module is None:
-        if name in ['bptt', 'captioning', 'charlm', 'data', 'gradcheck', 'grade', 'gradients', 'modules', 'plots', 'reference', 'sampling', 'topologies', 'training', 'widgets']:
+        if name in set(_EXPORTS.values()) | {"grade"}:
             return importlib.import_module(f"{__name__}.{name}")
         raise AttributeError(f"module 'rnncourse' has no attribute {name!r}")
     value = getattr(importlib.import_module(f"{__name__}.{module}"), name)

@@ -102,7 +102,9 @@ def _default_step_loss(y_t: torch.Tensor, target_t: torch.Tensor) -> torch.Tenso
 def _check_model(model):
     if not callable(model):
         raise TypeError(f"model must be a callable torch module, got {type(model).__name__}.")
-    if not isinstance(model, RNN) and getattr(model, "teacher_forced", False):
+    if not isinstance(model, RNN) and (
+        getattr(model, "teacher_forced", False) or not getattr(model, "per_step_output", True)
+    ):
         raise TypeError(
             f"{type(model).__name__} has no output at every step of its input; truncated BPTT needs a "
             "stateful model with model(x, h0=h, return_state=True) -> (y (B, T, ...), h_n), e.g. ManyToMany."

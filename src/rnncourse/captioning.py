@@ -6,7 +6,7 @@ A scene is one shape on a dark, noisy background (32 x 32 RGB). Four attributes 
 or ``"a large blue triangle at the top"``.
 
 :class:`Captioner` encodes the image into a vector ``v`` with a small convolutional network, starts the
-recurrent decoder from ``h_0 = tanh(W_ih v + b_i)`` and emits one word per step (Vinyals et al. 2015). It is
+recurrent decoder from ``h_0 = W_ih v + b_i`` and emits one word per step (Vinyals et al. 2015). It is
 trained with teacher forcing (:func:`train_captioner`) and decodes greedily (:meth:`Captioner.greedy_decode`).
 
 A controlled ambiguity tests what the decoder says when the image does not determine a word: in a fraction of
@@ -199,7 +199,8 @@ def make_scenes(
     n : int
         Number of scenes.
     ambiguous_fraction : float
-        Probability, in [0, 1], that a scene's shape is drawn in grey (colour invisible, still in the caption).
+        Probability, in [0, 1], that a scene's shape is drawn in grey (its colour invisible, yet named in
+        the caption).
     colour_probs : sequence of 4 floats
         Frequencies of red, green, blue, yellow (normalised); shape, size and position are uniform.
     noise : float
@@ -348,6 +349,13 @@ class Captioner(nn.Module):
         ``L``, decoder layers; each gets its own initial state from ``v``.
     channels : tuple of 2 ints
         Channels of the encoder's convolutions.
+    dtype : torch.dtype, optional
+    skip : bool
+        Residual decoder, ``h_t = h_{t-1} + tanh(a_t)`` (default): the image state ``h_0`` reaches every step
+        along an identity path. With ``skip=False`` (the plain ``h_t = tanh(a_t)``) the decoder can settle
+        in a plateau where it ignores ``h_0`` and outputs the most frequent words.
+    init : {"uniform", "identity", "orthogonal"}
+        Initial recurrent weights (see :class:`rnncourse.modules.RNN`).
     seed : int, optional
         Seed of the initial weights (torch's global generator when None).
 
@@ -363,11 +371,13 @@ class Captioner(nn.Module):
 
     Notes
     -----
-    Chapter 5. With :math:`w_0 = \langle start \rangle`,
+    Chapter 5. With :math:`w_0 = \langle start \rangle` and :math:`x_t = W_{embed}^\top e_{w_{t-1}}`,
 
-    .. math:: v = \mathrm{CNN}(I), \quad h_0 = \tanh(W_{ih} v + b_i), \quad
-              h_t = \tanh(W_{hh} h_{t-1} + W_{xh} W_{embed}^\top e_{w_{t-1}} + b_h), \quad
-              p(w_t \mid w_{<t}, I) = \mathrm{softmax}(W_{hy} h_t + b_y).
+    .. math:: v = \mathrm{CNN}(I), \quad h_0 = W_{ih} v + b_i, \quad
+              h_t = h_{t-1} + \tanh(W_{hh} h_{t-1} + W_{xh} x_t + b_h), \quad
+              p(w_t \mid w_{<t}, I) = \mathrm{softmax}(W_{hy} h_t + b_y)
+
+    (without the :math:`h_{t-1}` term when ``skip=False``).
     """
 
     def __init__(
@@ -414,7 +424,7 @@ class Captioner(nn.Module):
         self.b_y = nn.Parameter(torch.zeros(V, dtype=dtype))
 
     def init_state(self, images) -> torch.Tensor:
-        """The decoder's initial state from the images.
+        r"""The decoder's initial state from the images.
 
         Parameters
         ----------
@@ -423,7 +433,7 @@ class Captioner(nn.Module):
         Returns
         -------
         h0 : Tensor, shape (L, B, H)
-            :math:`h_0 = \\tanh(W_{ih} v + b_i)`, split into one state per layer.
+            :math:`h_0 = W_{ih} v + b_i`, split into one state per layer.
         """
         v = self.encoder(images)  # (B, E)
         h0 = F.linear(v, self.W_ih, self.b_i)  # (B, L H)
@@ -453,7 +463,7 @@ class Captioner(nn.Module):
         return F.linear(hs, self.W_hy, self.b_y)
 
     def greedy_decode(self, images, max_len: int = CAPTION_WORDS + 1) -> torch.Tensor:
-        """Caption images greedily: each step feeds back the most likely word.
+        r"""Caption images greedily: each step feeds back the most likely word.
 
         Parameters
         ----------
@@ -540,8 +550,8 @@ def train_captioner(
     Returns
     -------
     history : dict
-        ``"step"``, ``"loss"`` (mean cross-entropy per word, nats), ``"grad_norm"``, ``"time"``: lists, one
-        entry per step; ``"stopped_early"``.
+        ``"loss"`` (mean cross-entropy per word, nats), ``"grad_norm"`` (before clipping), ``"time"``: lists,
+        one entry per step; ``"stop_reason"``: ``"steps"`` or ``"max_seconds"``.
 
     Notes
     -----
@@ -570,7 +580,7 @@ def train_captioner(
     if fixed:
         images, tokens = torch.from_numpy(scenes.images), torch.from_numpy(scenes.tokens)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    history = {"step": [], "loss": [], "grad_norm": [], "time": [], "stopped_early": False}
+    history = {"loss": [], "grad_norm": [], "time": [], "stop_reason": "steps"}
     model.train()
     start = time.perf_counter()
     for step in range(1, steps + 1):
@@ -592,12 +602,11 @@ def train_captioner(
             for group in optimizer.param_groups:
                 group["lr"] = lr + (final_lr - lr) * (step - 1) / max(1, steps - 1)
         optimizer.step()
-        history["step"].append(step)
         history["loss"].append(float(loss.detach()))
         history["grad_norm"].append(float(grad_norm))
         history["time"].append(time.perf_counter() - start)
         if max_seconds is not None and history["time"][-1] >= max_seconds and step < steps:
-            history["stopped_early"] = True
+            history["stop_reason"] = "max_seconds"
             break
     return history
 

@@ -190,7 +190,7 @@ class CharRNN(nn.Module):
         top_k: int | None = None,
         seed: int = 0,
     ):
-        """Sample a continuation of ``prefix``, feeding every sampled character back in.
+        r"""Sample a continuation of ``prefix``, feeding every sampled character back in.
 
         Parameters
         ----------
@@ -228,11 +228,12 @@ class CharRNN(nn.Module):
                 )
             prefix = self.vocab.encode(prefix)
         if not hasattr(prefix, "shape"):
-            prefix = np.asarray(prefix)
+            prefix = np.asarray(prefix, dtype=np.int64 if len(prefix) == 0 else None)
         ids = _as_ids("prefix", prefix, (1, 2))
         if ids.shape[-1] == 0:
             raise ValueError(
-                f"prefix must hold at least one character, got shape {tuple(ids.shape)}; start from e.g. '\\n'."
+                f"prefix must hold at least one character, got shape {tuple(ids.shape)}; start from "
+                "e.g. a newline."
             )
         return ids
 
@@ -424,16 +425,18 @@ def train_charlm(
     max_seconds : float, optional
         Stop early when the training has run this long (a time cap; the history says where it stopped).
     callbacks : sequence of callables
-        Each is called as ``callback(step, model, history)`` after every step (e.g. to record samples).
+        Each is called as ``callback(step, model, history)`` after every step (``step`` counts from 1),
+        e.g. to record samples.
     seed : int
         Seed of the window positions.
 
     Returns
     -------
     history : dict
-        ``"step"``, ``"loss"`` (training bpc), ``"grad_norm"`` (before clipping), ``"time"`` (seconds since the
-        start): lists, one entry per step; ``"val_step"``, ``"val_bpc"``: the evaluations; ``"stopped_early"``:
-        whether ``max_seconds`` ended the training.
+        The keys of :meth:`rnncourse.training.History.to_dict`: ``"loss"`` (training bpc), ``"grad_norm"``
+        (before clipping), ``"time"`` (seconds since the start): lists, one entry per step; ``"eval_steps"``,
+        ``"eval_bpc"``: the validation evaluations (the last one on all of ``val_ids``, after the last step);
+        ``"stop_reason"``: ``"steps"``, or ``"max_seconds"`` when the time cap ended the training.
 
     Notes
     -----
@@ -473,13 +476,12 @@ def train_charlm(
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     offsets = torch.arange(T + 1)
     history = {
-        "step": [],
         "loss": [],
         "grad_norm": [],
         "time": [],
-        "val_step": [],
-        "val_bpc": [],
-        "stopped_early": False,
+        "eval_steps": [],
+        "eval_bpc": [],
+        "stop_reason": "steps",
     }
     model.train()
     start = time.perf_counter()
@@ -494,21 +496,20 @@ def train_charlm(
         max_norm = float("inf") if clip_norm is None else float(clip_norm)
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)
         optimizer.step()
-        history["step"].append(step)
         history["loss"].append(float(loss.detach()))
         history["grad_norm"].append(float(grad_norm))
         history["time"].append(time.perf_counter() - start)
         if val_ids is not None and eval_every is not None and step % eval_every == 0 and step < steps:
-            history["val_step"].append(step)
-            history["val_bpc"].append(evaluate_bpc(model, val_ids, max_chars=eval_chars))
+            history["eval_steps"].append(step)
+            history["eval_bpc"].append(evaluate_bpc(model, val_ids, max_chars=eval_chars))
         for cb in callbacks:
             cb(step, model, history)
         if max_seconds is not None and history["time"][-1] >= max_seconds and step < steps:
-            history["stopped_early"] = True
+            history["stop_reason"] = "max_seconds"
             break
     if val_ids is not None and steps > 0:
-        history["val_step"].append(step)
-        history["val_bpc"].append(evaluate_bpc(model, val_ids))
+        history["eval_steps"].append(step)
+        history["eval_bpc"].append(evaluate_bpc(model, val_ids))
     return history
 
 

@@ -32,7 +32,7 @@ from pathlib import Path
 from ._grading.checks import expect_array, expect_close, expect_equal, expect_true
 from ._grading.runner import Limits, grade_notebook_safely, load_specs
 
-__all__ = ["expect_array", "expect_close", "expect_equal", "expect_true", "grade_folder", "main"]
+__all__ = ["expect_array", "expect_close", "expect_equal", "expect_true", "grade_folder"]
 
 #: At most this many submissions are graded at the same time (each runs its own kernel).
 MAX_WORKERS = 2

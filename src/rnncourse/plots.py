@@ -30,6 +30,9 @@ __all__ = [
     "plot_heatmap",
     "plot_small_multiples",
     "plot_gradient_norms",
+    "plot_memory_decay",
+    "plot_char_distribution",
+    "plot_scene_grid",
 ]
 
 #: The recurrent topologies that :func:`plot_unrolled` draws.
@@ -1238,4 +1241,185 @@ def plot_gradient_norms(
                 b = np.where(b > 0, b, np.nan)
             ax.plot(xs, b, linestyle="--", linewidth=1.2, color="#777777", label=str(label))
         ax.legend(frameon=False, fontsize=9)
+    return fig
+
+
+# ----------------------------------------------------------------------------------------------------
+# chapters 4 and 5: character model and captioning
+# ----------------------------------------------------------------------------------------------------
+
+
+def plot_memory_decay(k, sensitivity, *, half_life: float | None = None, logy: bool = True, ax=None):
+    r"""How strongly the next-character prediction depends on the input ``k`` steps back (chapter 4).
+
+    Parameters
+    ----------
+    k : array-like, shape (K,)
+        The lags.
+    sensitivity : array-like, shape (K,)
+        :math:`s(k)`, e.g. ``rnncourse.charlm.memory_decay(...)["sensitivity"]``; drawn relative to
+        :math:`s(0)`.
+    half_life : float, optional
+        Marked with a dashed vertical line and the level 1/2.
+    logy : bool, default True
+        Logarithmic y axis: an exponential decay is a straight line.
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Notes
+    -----
+    :math:`s(k) = \mathbb{E}_t \lVert \partial \log p(c_{t+1} \mid c_{\le t}) / \partial x_{t-k} \rVert`.
+    """
+    ks = _as_1d("k", k)
+    s = _as_1d("sensitivity", sensitivity)
+    if len(s) != len(ks) or len(s) == 0:
+        raise ValueError(f"sensitivity has {len(s)} values but k has {len(ks)}; pass one value per lag.")
+    if not s[0] > 0:
+        raise ValueError(f"sensitivity[0] must be > 0 (the curve is drawn relative to it), got {s[0]}.")
+    fig = plot_lines(
+        ks,
+        {"": s / s[0]},
+        logy=logy,
+        xlabel="lag $k$ (characters back)",
+        ylabel="$s(k) / s(0)$",
+        title="influence of the input $k$ steps back",
+        ax=ax,
+        markers=True,
+    )
+    ax = fig.axes[0] if ax is None else ax
+    if half_life is not None:
+        if isinstance(half_life, bool) or not isinstance(half_life, int | float) or not half_life >= 0:
+            raise ValueError(f"half_life must be a number >= 0 or None, got {half_life!r}.")
+        ax.axhline(0.5, color="#777777", linestyle=":", linewidth=1.0)
+        if np.isfinite(half_life):
+            ax.axvline(half_life, color="#777777", linestyle="--", linewidth=1.2)
+            ax.annotate(
+                f"half-life {half_life:.1f} steps",
+                (half_life, 0.5),
+                xytext=(8, 8),
+                textcoords="offset points",
+                fontsize=9,
+                color=_TEXT,
+            )
+    return fig
+
+
+def plot_char_distribution(chars, probs, *, top: int = 20, title: str = "", text: str | None = None, ax=None):
+    """Bar chart of the most likely next characters, with an optional sample printed below (chapter 4).
+
+    Parameters
+    ----------
+    chars : sequence of str, length V
+        The vocabulary (``Vocab.chars``).
+    probs : array-like, shape (V,)
+        A distribution over ``chars``.
+    top : int, default 20
+        Number of bars (the most likely characters).
+    title : str
+    text : str, optional
+        A generated sample, printed under the axes (wrapped, newlines shown as ``⏎``).
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    import textwrap
+
+    p = _as_1d("probs", probs)
+    chars = list(chars)
+    if len(chars) != len(p):
+        raise ValueError(
+            f"probs has {len(p)} entries but chars has {len(chars)}; pass one probability per character."
+        )
+    top = min(check_positive_int("top", top), len(p))
+    _check_str("title", title, allow_none=False)
+    _check_str("text", text)
+    order = np.argsort(-p, kind="stable")[:top]
+    visible = {" ": "␣", "\n": "⏎"}  # whitespace shown with a visible symbol
+    labels = [visible.get(chars[i], chars[i] if chars[i].isprintable() else "·") for i in order]
+    fig, ax = _new_axes(ax, figsize=(6.4, 3.6 if text is None else 5.0))
+    ax.bar(np.arange(top), p[order], color=_EDGE["y"], alpha=0.85)
+    ax.set_xticks(np.arange(top), labels, fontfamily="monospace")
+    ax.set_ylabel("probability")
+    ax.set_ylim(0, 1.0)
+    ax.set_title(title)
+    _style_axes(ax)
+    if text is not None:
+        shown = text.replace("\n", "⏎")
+        wrapped = "\n".join(textwrap.wrap(shown, 70, replace_whitespace=False, drop_whitespace=False)[:6])
+        ax.text(
+            0.0,
+            -0.2,
+            wrapped,
+            transform=ax.transAxes,
+            va="top",
+            ha="left",
+            fontsize=8.5,
+            fontfamily="monospace",
+            color=_TEXT,
+        )
+    return fig
+
+
+def plot_scene_grid(images, captions, *, predicted=None, ncols: int = 6, panel_size: float = 1.9):
+    """A grid of scene images titled with their captions (chapter 5).
+
+    Parameters
+    ----------
+    images : array-like, shape (n, 32, 32, 3)
+        RGB images in [0, 1], channels last (``Scenes.images``).
+    captions : sequence of str, length n
+        Shown above each image (the true captions).
+    predicted : sequence of str, length n, optional
+        Model captions shown under each image, green where they equal the caption and red otherwise.
+    ncols : int, default 6
+    panel_size : float, default 1.9
+        Width of one panel in inches.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        ``n`` visible axes.
+    """
+    import matplotlib.pyplot as plt
+
+    if hasattr(images, "detach"):
+        images = images.detach().cpu().numpy()
+    imgs = np.asarray(images, dtype=np.float64)
+    if imgs.ndim != 4 or imgs.shape[-1] != 3 or len(imgs) == 0:
+        raise ValueError(
+            f"images must have shape (n, height, width, 3) with n >= 1, got {imgs.shape}; pass Scenes.images."
+        )
+    n = len(imgs)
+    if isinstance(captions, str) or len(captions) != n:
+        raise ValueError(f"captions must be a list of {n} strings (one per image), got {captions!r:.80}.")
+    if predicted is not None and (isinstance(predicted, str) or len(predicted) != n):
+        raise ValueError(f"predicted must be None or a list of {n} strings, got {predicted!r:.80}.")
+    ncols = min(check_positive_int("ncols", ncols), n)
+    nrows = -(-n // ncols)
+    height = panel_size * (1.25 if predicted is None else 1.45)
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(panel_size * ncols, height * nrows), squeeze=False, layout="constrained"
+    )
+    flat = list(axes.ravel())
+    for i, ax in enumerate(flat[:n]):
+        ax.imshow(np.clip(imgs[i], 0.0, 1.0), interpolation="nearest")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        words = str(captions[i]).split()
+        ax.set_title("\n".join([" ".join(words[:4]), " ".join(words[4:])]), fontsize=7.5, color=_TEXT)
+        if predicted is not None:
+            ok = str(predicted[i]) == str(captions[i])
+            pw = str(predicted[i]).split()
+            ax.set_xlabel(
+                "\n".join([" ".join(pw[:4]), " ".join(pw[4:])]),
+                fontsize=7.5,
+                color="#2e8540" if ok else "#b8322a",
+            )
+    for ax in flat[n:]:
+        fig.delaxes(ax)
     return fig

@@ -214,6 +214,9 @@ class ManyToOne(_Readout):
     :math:`y = W_{hy}\tanh(W_{xh} x + b_h) + b_y`. Chapter 2.
     """
 
+    #: One output per sequence, not per step (truncated BPTT in :mod:`rnncourse.bptt` needs one per step).
+    per_step_output = False
+
     def __init__(
         self,
         input_size: int,

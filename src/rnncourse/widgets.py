@@ -23,6 +23,10 @@ __all__ = [
     "figure_to_png",
     "gradient_flow_figure",
     "gradient_flow_widget",
+    "scheduled_sampling_figure",
+    "scheduled_sampling_widget",
+    "temperature_figure",
+    "temperature_widget",
 ]
 
 
@@ -339,3 +343,138 @@ def gradient_flow_widget(*, sigma: float = 1.0, T: int = 50):
     return interactive_figure(
         gradient_flow_figure, sigma=(0.5, 1.5, 0.05, float(sigma)), T=(10, 100, 10, int(T))
     )
+
+
+def scheduled_sampling_figure(k: float = 20.0, steps: int = 300, *, ax=None):
+    r"""The inverse-sigmoid teacher-forcing schedule of scheduled sampling for one ``k`` (chapter 6).
+
+    Parameters
+    ----------
+    k : float, default 20.0
+        ``k >= 1``; larger values keep the ratio near 1 longer.
+    steps : int, default 300
+        Training steps drawn, ``i = 0..steps-1``.
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The curve :math:`\epsilon_i` and a dashed line at :math:`\epsilon = 1/2`, reached at
+        :math:`i = k \ln k`.
+
+    Notes
+    -----
+    .. math:: \epsilon_i = \frac{k}{k + \exp(i / k)}
+
+    the probability of feeding the ground truth at step ``i`` (Bengio et al. 2015); data from
+    :class:`rnncourse.training.InverseSigmoidSchedule`, drawn by :func:`rnncourse.plots.plot_lines`.
+    """
+    import math
+
+    from . import plots
+    from ._validate import check_positive_int
+    from .training import InverseSigmoidSchedule, schedule_values
+
+    steps = check_positive_int("steps", steps)
+    schedule = InverseSigmoidSchedule(k)
+    half = float(k) * math.log(float(k))
+    fig = plots.plot_lines(
+        None,
+        {rf"$\epsilon_i$, k = {float(k):g}": schedule_values(schedule, steps)},
+        xlabel="training step $i$",
+        ylabel="teacher-forcing ratio",
+        title=rf"inverse sigmoid: $\epsilon = 1/2$ at $i = k \ln k \approx {half:.0f}$",
+        ax=ax,
+    )
+    axes = fig.axes[0] if ax is None else ax
+    axes.axhline(0.5, color="#999999", linestyle="--", linewidth=0.9)
+    axes.set_ylim(-0.02, 1.02)
+    return fig
+
+
+def scheduled_sampling_widget(*, k: float = 20.0, steps: int = 300):
+    """A slider over ``k`` for :func:`scheduled_sampling_figure` (chapter 6).
+
+    Parameters
+    ----------
+    k : float, default 20.0
+        Initial value of the ``k`` slider (1 to 100).
+    steps : int, default 300
+        Training steps drawn (fixed).
+
+    Returns
+    -------
+    ipywidgets.VBox
+        The slider and the output holding the figure (see :func:`interactive_figure`). The static counterpart
+        is ``static_grid(scheduled_sampling_figure, "k", [5, 20, 60])``.
+    """
+    import ipywidgets
+
+    return interactive_figure(
+        scheduled_sampling_figure, k=(1.0, 100.0, 1.0, float(k)), steps=ipywidgets.fixed(int(steps))
+    )
+
+
+def temperature_figure(
+    model, prefix: str, temperature: float = 1.0, top_k: int = 0, *, length: int = 160, seed: int = 0
+):
+    r"""Next-character distribution after ``prefix`` at temperature :math:`\tau`, and a sample (chapter 4).
+
+    Parameters
+    ----------
+    model : rnncourse.charlm.CharRNN
+        Built with ``vocab=...`` so that it reads and writes strings.
+    prefix : str
+        The prompt that primes the hidden state.
+    temperature : float, default 1.0
+        :math:`\tau > 0`.
+    top_k : int, default 0
+        Keep only the ``top_k`` most likely characters (0: all of them).
+    length : int, default 160
+        Characters sampled.
+    seed : int, default 0
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Bars of :math:`\mathrm{softmax}(y / \tau)` (the 20 most likely characters), the entropy in the title
+        and ``prefix`` + the sample underneath; drawn by :func:`rnncourse.plots.plot_char_distribution`.
+    """
+    from . import plots, sampling
+
+    if getattr(model, "vocab", None) is None:
+        raise ValueError(
+            "model must carry its vocabulary to print samples, got vocab=None; build it with "
+            "CharRNN(..., vocab=Vocab(text))."
+        )
+    k = None if top_k == 0 else top_k
+    _, logits = model.prime(prefix)
+    p = sampling.probabilities(logits[0].double(), temperature, k)
+    H = float(sampling.entropy_bits(p))
+    text = model.generate(prefix, length, temperature=temperature, top_k=k, seed=seed)
+    title = rf"$\tau = {temperature:g}$" + ("" if k is None else f", top-{k}") + f": entropy {H:.2f} bits"
+    return plots.plot_char_distribution(model.vocab.chars, p.numpy(), title=title, text=prefix + text)
+
+
+def temperature_widget(model, prefix: str, *, temperature: float = 1.0, length: int = 160, seed: int = 0):
+    r"""Sliders over the temperature and top-k for :func:`temperature_figure` (chapter 4).
+
+    Parameters
+    ----------
+    model : rnncourse.charlm.CharRNN
+    prefix : str
+    temperature : float, default 1.0
+        Initial value of the ``temperature`` slider (0.05 to 2).
+    length : int, default 160
+    seed : int, default 0
+
+    Returns
+    -------
+    ipywidgets.VBox
+        The ``temperature`` and ``top_k`` sliders (``top_k = 0``: no truncation) and the output holding the
+        figure. The rendered book shows a static table of samples at several temperatures instead.
+    """
+    import functools
+
+    plot_fn = functools.partial(temperature_figure, model, prefix, length=length, seed=seed)
+    return interactive_figure(plot_fn, temperature=(0.05, 2.0, 0.05, float(temperature)), top_k=(0, 20, 1, 0))

@@ -1,8 +1,8 @@
 """Checks of the built HTML book, run by `make test` after `jupyter-book build`.
 
 * no page references a CDN (the book must work offline);
-* headless Chromium loads every page: MathJax typesets the math (``mjx-container`` elements appear on every page
-  that holds equations), and no page shows a Python traceback, an error output or text written to stderr.
+* headless Chromium loads every page: MathJax typesets the math (``mjx-container`` elements appear on
+  every page that holds equations), and no page shows a Python traceback, an error output or stderr text.
 """
 
 from __future__ import annotations
