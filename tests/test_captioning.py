@@ -271,6 +271,7 @@ def test_short_training_uses_the_image():
     model = Captioner(8, 32, 32, channels=(8, 16), seed=0)
     history = train_captioner(model, train, 200, batch_size=32, lr=1e-2, final_lr=1e-3, seed=0)
     assert len(history["loss"]) == 200 and history["stop_reason"] == "steps"
+    assert history["lr"][0] == 1e-2 and history["lr"][-1] == pytest.approx(1e-3)
     assert np.mean(history["loss"][-20:]) < 0.45
     acc = caption_accuracy(model.greedy_decode(test.images), test.tokens)
     assert acc["per_word"] > 0.8 and acc["exact"] > 0.2

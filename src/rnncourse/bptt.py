@@ -365,7 +365,7 @@ def truncated_backward(
 
 @dataclass(frozen=True)
 class Segment:
-    """One update of TBPTT(k1, k2), in 0-based, half-open step indices.
+    r"""One update of TBPTT(k1, k2), in 0-based, half-open step indices.
 
     Attributes
     ----------
@@ -375,6 +375,12 @@ class Segment:
         First step whose loss belongs to this update (``stop - loss_start <= k1``).
     stop : int
         One past the last step (the update time is ``stop - 1``).
+
+    Notes
+    -----
+    In 1-based math notation the update at :math:`\tau = \text{stop}` backpropagates the losses
+    :math:`L_{\text{loss\_start}+1}, \dots, L_\tau` through :math:`h_\tau, \dots, h_{\text{start}+1}`.
+    Chapter 7.
     """
 
     start: int
@@ -441,6 +447,11 @@ class Window:
         The state the window started from: ``h0`` for a window at step 0, else a carried, detached state.
     h_end : Tensor, shape (L, B, H)
         The state after the window (with its graph).
+
+    Notes
+    -----
+    ``window.loss.backward()`` computes the TBPTT gradient of this update; the next window starts from a
+    detached copy of the state. Chapter 7.
     """
 
     index: int

@@ -538,8 +538,10 @@ def train_captioner(
     lr : float
         Adam learning rate.
     final_lr : float, optional
-        When given, the learning rate decreases linearly from ``lr`` to ``final_lr`` over the ``steps``; the
-        small final steps average out the noise of the labels the image does not determine.
+        When given, the learning rate decreases linearly from ``lr`` to ``final_lr`` as training progresses,
+        progress being the fraction of ``steps`` done or, with ``max_seconds``, the fraction of the time used,
+        whichever is larger (so a run cut short by the time cap still ends at ``final_lr``). The small final
+        steps average out the noise of the words that the image does not determine.
     clip_norm : float, optional
         Global gradient-norm clipping threshold (None: no clipping).
     max_seconds : float, optional
@@ -550,8 +552,9 @@ def train_captioner(
     Returns
     -------
     history : dict
-        ``"loss"`` (mean cross-entropy per word, nats), ``"grad_norm"`` (before clipping), ``"time"``: lists,
-        one entry per step; ``"stop_reason"``: ``"steps"`` or ``"max_seconds"``.
+        ``"loss"`` (mean cross-entropy per word, nats), ``"grad_norm"`` (before clipping), ``"time"``,
+        ``"lr"`` (the learning rate of the step): lists, one entry per step; ``"stop_reason"``: ``"steps"`` or
+        ``"max_seconds"``.
 
     Notes
     -----
@@ -580,7 +583,7 @@ def train_captioner(
     if fixed:
         images, tokens = torch.from_numpy(scenes.images), torch.from_numpy(scenes.tokens)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    history = {"loss": [], "grad_norm": [], "time": [], "stop_reason": "steps"}
+    history = {"loss": [], "grad_norm": [], "time": [], "lr": [], "stop_reason": "steps"}
     model.train()
     start = time.perf_counter()
     for step in range(1, steps + 1):
@@ -599,10 +602,14 @@ def train_captioner(
         max_norm = float("inf") if clip_norm is None else float(clip_norm)
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)
         if final_lr is not None:
+            progress = (step - 1) / max(1, steps - 1)
+            if max_seconds is not None:
+                progress = min(1.0, max(progress, (time.perf_counter() - start) / max_seconds))
             for group in optimizer.param_groups:
-                group["lr"] = lr + (final_lr - lr) * (step - 1) / max(1, steps - 1)
+                group["lr"] = lr + (final_lr - lr) * progress
         optimizer.step()
         history["loss"].append(float(loss.detach()))
+        history["lr"].append(float(optimizer.param_groups[0]["lr"]))
         history["grad_norm"].append(float(grad_norm))
         history["time"].append(time.perf_counter() - start)
         if max_seconds is not None and history["time"][-1] >= max_seconds and step < steps:

@@ -219,13 +219,20 @@ class RNNCell(nn.Module):
         h : Tensor, shape (B, H)
         """
         _check_tensor("x", x, 2, self.dtype)
-        check_dim("x", x, 1, self.input_size, f"The cell was built with input_size={self.input_size}.")
+        check_dim(
+            "x", x, 1, self.input_size,
+            f"The cell was built with input_size={self.input_size}: pass x of shape (B, {self.input_size}) "
+            "or build the cell with the input size of your data.",
+        )
         if h_prev is None:
             h_prev = x.new_zeros(x.shape[0], self.hidden_size)
         else:
             _check_tensor("h_prev", h_prev, 2, self.dtype)
             check_dim("h_prev", h_prev, 0, x.shape[0], "h_prev must have the batch size of x.")
-            check_dim("h_prev", h_prev, 1, self.hidden_size, f"The cell has hidden_size={self.hidden_size}.")
+            check_dim(
+                "h_prev", h_prev, 1, self.hidden_size,
+                f"The cell has hidden_size={self.hidden_size}: pass h_prev of shape (B, {self.hidden_size}).",
+            )
         return self.step(self.project_input(x), h_prev)
 
     def extra_repr(self) -> str:
@@ -350,7 +357,11 @@ class RNN(nn.Module):
         """
         _check_tensor("x", x, 3, self.dtype)
         B, T, D = x.shape
-        check_dim("x", x, 2, self.input_size, f"The RNN was built with input_size={self.input_size}.")
+        check_dim(
+            "x", x, 2, self.input_size,
+            f"The RNN was built with input_size={self.input_size}: pass x of shape (B, T, {self.input_size}) "
+            "or build the RNN with the input size of your data.",
+        )
         if T == 0:
             raise ValueError(
                 f"x has T = 0 time steps (shape {tuple(x.shape)}), expected T >= 1; pass at least one step."
@@ -360,10 +371,14 @@ class RNN(nn.Module):
         else:
             _check_tensor("h0", h0, 3, self.dtype)
             check_dim(
-                "h0", h0, 0, self.num_layers, f"h0 needs one state per layer (num_layers={self.num_layers})."
+                "h0", h0, 0, self.num_layers,
+                f"h0 needs one state per layer: pass h0 of shape ({self.num_layers}, B, H).",
             )
             check_dim("h0", h0, 1, B, "h0 must have the batch size of x: shape (L, B, H).")
-            check_dim("h0", h0, 2, self.hidden_size, f"The RNN has hidden_size={self.hidden_size}.")
+            check_dim(
+                "h0", h0, 2, self.hidden_size,
+                f"The RNN has hidden_size={self.hidden_size}: pass h0 of shape (L, B, {self.hidden_size}).",
+            )
 
         layer_input, h_n = x, []
         for l, cell in enumerate(self.cells):

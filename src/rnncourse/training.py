@@ -53,20 +53,20 @@ __all__ = [
 
 @dataclass
 class History:
-    """What :func:`fit` records, one entry per update (step).
+    r"""What :func:`fit` records, one entry per update (step).
 
     Attributes
     ----------
     loss : list of float
         The training loss of the batch.
     grad_norm : list of float
-        :math:`\\lVert g \\rVert_2` over all parameters, before clipping.
+        :math:`\lVert g \rVert_2` over all parameters, before clipping.
     time : list of float
         Seconds since the start of :func:`fit`, at the end of the step.
     lr : list of float
         Learning rate of the first parameter group.
     teacher_forcing : list of float
-        The ratio :math:`\\epsilon_i` used (probability of feeding the ground truth).
+        The ratio :math:`\epsilon_i` used (probability of feeding the ground truth).
     metrics : dict of str -> list of float
         Extra per-step metrics (``fit(metrics=...)``); also reachable as attributes, ``history.accuracy``.
     eval_steps : list of int
@@ -75,6 +75,12 @@ class History:
         Values returned by ``eval_fn``, aligned with ``eval_steps``.
     stop_reason : str
         ``"steps"``, ``"epochs"``, ``"callback"`` or ``"non-finite"`` (a NaN/inf loss or gradient norm).
+
+    Notes
+    -----
+    Entry ``i`` of every list belongs to update ``i``: :math:`L(\theta_i)` on its batch and
+    :math:`\lVert \nabla_\theta L(\theta_i) \rVert_2`. :func:`rnncourse.plots.plot_history` draws it.
+    Chapters 4, 6, 7 and 9.
     """
 
     loss: list[float] = field(default_factory=list)
@@ -230,7 +236,7 @@ class ExponentialSchedule:
 
 
 def schedule_values(schedule, steps: int) -> np.ndarray:
-    """The ratio of a schedule (or a constant) at steps ``0..steps-1``.
+    r"""The ratio of a schedule (or a constant) at steps ``0..steps-1``.
 
     Parameters
     ----------
@@ -240,6 +246,10 @@ def schedule_values(schedule, steps: int) -> np.ndarray:
     Returns
     -------
     ndarray of float64, shape (steps,)
+
+    Notes
+    -----
+    :math:`(\epsilon_0, \dots, \epsilon_{n-1})`, e.g. to plot a schedule. Chapter 6.
     """
     steps = check_positive_int("steps", steps)
     f = _as_schedule(schedule)
@@ -285,6 +295,10 @@ def grad_norm(parameters) -> float:
     Returns
     -------
     float
+
+    Notes
+    -----
+    The norm that :func:`fit` records (before clipping). Chapters 6, 7 and 9.
     """
     grads = _grads(parameters)
     if not grads:
@@ -362,7 +376,7 @@ def clip_grad_value_(parameters, clip_value: float) -> float:
 
 
 def default_loss(output: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy for integer targets, mean squared error for float targets.
+    r"""Cross-entropy for integer targets, mean squared error for float targets.
 
     Parameters
     ----------
@@ -373,6 +387,12 @@ def default_loss(output: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     -------
     Tensor, shape ()
         Mean over all positions.
+
+    Notes
+    -----
+    :math:`L = -\frac{1}{N}\sum_n \log \operatorname{softmax}(y_n)_{\hat y_n}` over the ``N`` positions
+    (every step of every example for a many-to-many output), or :math:`\frac{1}{N}\sum (y - \hat y)^2`.
+    Chapters 2 and 6.
     """
     if y.is_floating_point():
         if output.shape != y.shape and output.numel() == y.numel():
@@ -382,7 +402,7 @@ def default_loss(output: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 
 def accuracy(output: torch.Tensor, y: torch.Tensor) -> float:
-    """Fraction of positions where the argmax of the logits equals the target.
+    r"""Fraction of positions where the argmax of the logits equals the target.
 
     Parameters
     ----------
@@ -392,6 +412,10 @@ def accuracy(output: torch.Tensor, y: torch.Tensor) -> float:
     Returns
     -------
     float
+
+    Notes
+    -----
+    :math:`\frac{1}{N}\sum_n [\arg\max_v y_{n,v} = \hat y_n]`. Chapters 2, 6 and 7.
     """
     return float((output.detach().argmax(-1) == y).double().mean())
 
