@@ -11,17 +11,16 @@ WIDGETS_JS := $(VENV)/share/rnncourse-widgets
 NBVAL := --nbval --nbval-current-env --nbval-cell-timeout=300 --nbval-sanitize-with book/sanitize.cfg -p no:cacheprovider
 CHAPTERS := $(sort $(wildcard book/*.ipynb))
 SOLUTIONS := $(sort $(wildcard solutions/*.ipynb))
-export MPLBACKEND := Agg
 export PYTHONHASHSEED := 0
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: help venv book test lint unit nbval exercises exercises-check html browser bench clean
+.PHONY: help venv book test lint unit nbval exercises html browser bench bench-notebooks clean
 
 help:
 	@echo "make book   - set up .venv, execute every chapter and build the HTML book (_build/html/index.html)"
 	@echo "make test   - set up .venv and run every check (lint, unit tests, nbval, exercises, book, browser)"
 	@echo "make exercises - regenerate the student notebooks in exercises/ from solutions/"
-	@echo "make bench  - run the benchmarks and write benchmarks/results/"
+	@echo "make bench  - run the benchmarks and write benchmarks/results/ (make bench-notebooks: notebook times)"
 
 # The environment is rebuilt whenever requirements.txt or pyproject.toml differ from what was installed.
 venv: $(STAMP)
@@ -83,6 +82,10 @@ test: venv
 
 bench: venv
 	$(BIN)/python -m benchmarks.run
+
+# Execution time of every chapter and solution notebook (B5); separate because it takes about 4 minutes.
+bench-notebooks: venv
+	$(BIN)/python -m benchmarks.notebooks
 
 clean:
 	rm -rf _build

@@ -10,14 +10,31 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from ._harness import command_line, write_readme, write_result
 
 ROOT = Path(__file__).resolve().parent.parent
 FOLDERS = ("book", "solutions")
+
+
+@contextmanager
+def _inline_figures():
+    """Let the kernels use Jupyter's inline matplotlib backend, as when a reader runs the notebook.
+
+    An ``MPLBACKEND`` such as ``Agg`` inherited from the caller (e.g. exported by a Makefile) would reach the
+    kernel and turn ``plt.show()`` into a no-op, so the figures would be missing from the outputs.
+    """
+    saved = os.environ.pop("MPLBACKEND", None)
+    try:
+        yield
+    finally:
+        if saved is not None:
+            os.environ["MPLBACKEND"] = saved
 
 
 def find_notebooks(root: Path | str = ROOT, folders=FOLDERS) -> list[Path]:
@@ -45,7 +62,8 @@ def execute_notebook(path: Path | str, *, timeout: int = 600, kernel_name: str =
     t0 = time.perf_counter()
     status, error = "ok", ""
     try:
-        client.execute()
+        with _inline_figures():
+            client.execute()
     except Exception as exc:  # any failure of the notebook is a result to report, not a crash of the runner
         status = "error"
         lines = [line for line in str(exc).strip().splitlines() if line.strip()]
@@ -71,7 +89,8 @@ def refresh_notebook(path: Path | str, *, timeout: int = 300, kernel_name: str =
         resources={"metadata": {"path": str(path.parent)}},
     )
     t0 = time.perf_counter()
-    client.execute()
+    with _inline_figures():
+        client.execute()
     nbformat.write(nb, path)
     return time.perf_counter() - t0
 

@@ -7,6 +7,7 @@ must alternate candidates and write results that the appendix can read.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -174,3 +175,18 @@ def test_notebook_runner_records_time_and_errors(tmp_path):
     assert result["status"] == "error"
     assert "broken on purpose" in result["error"]
     assert result["seconds"] > 0
+
+
+def test_refreshed_notebook_keeps_its_figures_under_an_agg_environment(tmp_path, monkeypatch):
+    from benchmarks.notebooks import refresh_notebook
+
+    monkeypatch.setenv("MPLBACKEND", "Agg")  # as exported by the Makefile
+    code = "import matplotlib.pyplot as plt\nplt.plot([0, 1], [1, 0])\nplt.show()"
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    path = tmp_path / "figure.ipynb"
+    nbformat.write(nb, path)
+    assert refresh_notebook(path, timeout=60) > 0
+    outputs = nbformat.read(path, as_version=4).cells[0].outputs
+    assert any("image/png" in out.get("data", {}) for out in outputs)
+    assert os.environ["MPLBACKEND"] == "Agg"  # restored for the caller

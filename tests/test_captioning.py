@@ -293,3 +293,23 @@ def test_train_rejects_bad_data():
 def test_train_rejects_bad_final_lr():
     with pytest.raises(ValueError, match="final_lr must be a number > 0 or None, got 0"):
         train_captioner(Captioner(seed=0), make_scenes(4), 1, final_lr=0)
+
+
+def test_plot_scene_grid(scenes):
+    import matplotlib.pyplot as plt
+
+    from rnncourse.plots import plot_scene_grid
+
+    fig = plot_scene_grid(
+        scenes.images[:7], scenes.captions[:7], predicted=scenes.captions[:6] + ["a"], ncols=4
+    )
+    try:
+        assert len(fig.axes) == 7
+        assert fig.axes[0].get_title().replace("\n", " ") == scenes.captions[0]
+        assert fig.axes[6].xaxis.label.get_color() == "#b8322a"  # a wrong caption is drawn in red
+    finally:
+        plt.close(fig)
+    with pytest.raises(ValueError, match="captions must be a list of 3 strings"):
+        plot_scene_grid(scenes.images[:3], scenes.captions[:2])
+    with pytest.raises(ValueError, match=r"images must have shape \(n, height, width, 3\)"):
+        plot_scene_grid(scenes.images[:3, ..., 0], scenes.captions[:3])

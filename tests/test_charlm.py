@@ -247,3 +247,61 @@ def test_train_rejects_other_models():
 def test_memory_decay_rejects_too_short_stream():
     with pytest.raises(ValueError, match=r"need more than warmup \+ k_max \+ 1 = 30"):
         memory_decay(CharRNN(5, 2, 3), np.arange(30) % 5, k_max=9, warmup=20)
+
+
+# ------------------------------------------------------------------------------------------------ figures
+
+
+def test_plot_memory_decay_draws_the_relative_curve():
+    import matplotlib.pyplot as plt
+
+    from rnncourse.plots import plot_memory_decay
+
+    fig = plot_memory_decay(np.arange(5), 2.0 * 0.5 ** np.arange(5), half_life=1.0)
+    try:
+        (line,) = [l for l in fig.axes[0].lines if len(l.get_xdata()) == 5]
+        assert np.allclose(line.get_ydata(), 0.5 ** np.arange(5))
+        assert fig.axes[0].get_yscale() == "log"
+    finally:
+        plt.close(fig)
+    with pytest.raises(ValueError, match="sensitivity has 3 values but k has 5"):
+        plot_memory_decay(np.arange(5), [1.0, 0.5, 0.2])
+    with pytest.raises(ValueError, match=r"sensitivity\[0\] must be > 0"):
+        plot_memory_decay(np.arange(2), [0.0, 0.5])
+
+
+def test_plot_char_distribution_sorts_bars():
+    import matplotlib.pyplot as plt
+
+    from rnncourse.plots import plot_char_distribution
+
+    fig = plot_char_distribution(["a", " ", "\n"], [0.2, 0.5, 0.3], top=2, text="a b\nc")
+    try:
+        ax = fig.axes[0]
+        assert [p.get_height() for p in ax.patches] == [0.5, 0.3]
+        assert [t.get_text() for t in ax.get_xticklabels()] == ["␣", "⏎"]
+    finally:
+        plt.close(fig)
+    with pytest.raises(ValueError, match="probs has 2 entries but chars has 3"):
+        plot_char_distribution(["a", "b", "c"], [0.5, 0.5])
+
+
+def test_temperature_widget_and_figure(trained):
+    import matplotlib.pyplot as plt
+
+    from rnncourse.widgets import temperature_figure, temperature_widget
+
+    model, _, _, _ = trained
+    fig = temperature_figure(model, "the ", temperature=0.5, top_k=3, length=20)
+    try:
+        assert "top-3" in fig.axes[0].get_title()
+        assert sum(p.get_height() > 0 for p in fig.axes[0].patches) <= 3
+    finally:
+        plt.close(fig)
+    w = temperature_widget(model, "the ", length=20)
+    sliders = {c.description: c for c in w.children[:-1]}
+    assert set(sliders) == {"temperature", "top_k"}
+    sliders["temperature"].value = 1.5  # redraws
+    assert w.children[-1].outputs[0]["output_type"] == "display_data"
+    with pytest.raises(ValueError, match="model must carry its vocabulary"):
+        temperature_figure(CharRNN(5, 2, 3), "ab")

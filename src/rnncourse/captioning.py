@@ -35,6 +35,7 @@ __all__ = [
     "SIZES",
     "POSITIONS",
     "WORDS",
+    "COLOUR_PROBS",
     "Scenes",
     "make_scenes",
     "caption_text",
@@ -619,7 +620,7 @@ def train_captioner(
 
 
 def caption_accuracy(pred_ids, target_ids) -> dict:
-    """Exact-caption and per-word accuracy of predicted captions.
+    r"""Exact-caption and per-word accuracy of predicted captions.
 
     Parameters
     ----------
@@ -636,7 +637,9 @@ def caption_accuracy(pred_ids, target_ids) -> dict:
 
     Notes
     -----
-    Chapter 5.
+    Chapter 5. With :math:`T_n` the number of target words of caption :math:`n` (``<end>`` included),
+    :math:`\mathrm{exact} = \frac{1}{N} \sum_n \prod_{t \le T_n} [\hat w_{n,t} = w_{n,t}]` and
+    :math:`\mathrm{per\ word} = \sum_n \sum_{t \le T_n} [\hat w_{n,t} = w_{n,t}] / \sum_n T_n`.
     """
     pred = np.asarray(pred_ids.detach().cpu() if hasattr(pred_ids, "detach") else pred_ids)
     target = np.asarray(target_ids.detach().cpu() if hasattr(target_ids, "detach") else target_ids)
@@ -665,6 +668,10 @@ def attribute_words(pred_ids, attribute: str) -> list:
     Returns
     -------
     list of (str or None), length n
+
+    Notes
+    -----
+    Chapter 5: the attribute words of the grammar are disjoint, so the first one found is the one.
     """
     check_choice("attribute", attribute, tuple(ATTRIBUTES))
     vocab = set(ATTRIBUTES[attribute])
@@ -678,7 +685,22 @@ def attribute_words(pred_ids, attribute: str) -> list:
 
 
 def majority_word(scenes: Scenes, attribute: str = "colour") -> str:
-    """The most frequent value of ``attribute`` among ``scenes`` (ties: the first in the attribute's list)."""
+    r"""The most frequent value of ``attribute`` among ``scenes`` (ties: the first in the attribute's list).
+
+    Parameters
+    ----------
+    scenes : Scenes
+    attribute : {"shape", "colour", "size", "position"}
+
+    Returns
+    -------
+    str
+
+    Notes
+    -----
+    Chapter 5: :math:`\arg\max_c \hat p(c)`, the word that greedy decoding falls back on when the image does
+    not determine the attribute.
+    """
     check_choice("attribute", attribute, tuple(ATTRIBUTES))
     values = ATTRIBUTES[attribute]
     counts = np.bincount(getattr(scenes, attribute), minlength=len(values))

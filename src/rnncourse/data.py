@@ -416,6 +416,10 @@ def train_val_split(ids, val_fraction: float = 0.1):
     -------
     train : same type as ``ids``, shape (N - N_val,)
     val : same type as ``ids``, shape (N_val,), ``N_val = round(val_fraction * N)``
+
+    Notes
+    -----
+    Chapter 4: ``train = ids[:N - N_val]``, ``val = ids[N - N_val:]``.
     """
     check_array("ids", ids, 1, dtype_kind="i")
     numeric = isinstance(val_fraction, (int, float)) and not isinstance(val_fraction, bool)
