@@ -35,7 +35,6 @@ __all__ = [
     "SIZES",
     "POSITIONS",
     "WORDS",
-    "COLOUR_PROBS",
     "Scenes",
     "make_scenes",
     "caption_text",
