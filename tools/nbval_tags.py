@@ -1,8 +1,8 @@
 """Move nbval's comment markers into cell tags, so that readers of the book do not see them.
 
-A chapter marks a cell whose output cannot be reproduced exactly (timings, training logs, widgets) with a first
-line ``# NBVAL_IGNORE_OUTPUT``. nbval understands the equivalent cell tag ``nbval-ignore-output`` as well; this
-script replaces the comment with the tag and leaves everything else (outputs included) unchanged.
+A chapter marks a cell whose output cannot be reproduced exactly (timings, training logs, widgets) with a
+first line ``# NBVAL_IGNORE_OUTPUT``. nbval understands the equivalent cell tag ``nbval-ignore-output`` as
+well; this script replaces the comment with the tag and leaves everything else (outputs included) unchanged.
 
 Usage: ``.venv/bin/python tools/nbval_tags.py book/*.ipynb``
 """

@@ -205,18 +205,20 @@ def rnn_forward(x, h0, W_xh, W_hh, b_h):
     check_dim("h0", h0, 0, B, "h0 must have the batch size of x: shape (B, H).")
     check_dim("h0", h0, 1, H, "h0 must have shape (B, H) with H = W_hh.shape[0].")
     _check_same_dtype("x", x, h0=h0, W_xh=W_xh, W_hh=W_hh, b_h=b_h)
-    hs = np.empty((B, T, H), dtype=x.dtype)
+    return _rnn_forward(x, h0, W_xh, W_hh, b_h)
+
+
+def _rnn_forward(x, h0, W_xh, W_hh, b_h):
+    """:func:`rnn_forward` without validation (for callers that have checked the arrays already)."""
+    B, T, _ = x.shape
+    hs = np.empty((B, T, W_hh.shape[0]), dtype=x.dtype)
     h = h0
     for t in range(T):
+        # h_t = tanh(W_hh h_{t-1} + W_xh x_t + b_h): the step function itself, so that rnn_forward equals
+        # repeated rnn_step_forward calls bit for bit (a product of all the x_t at once rounds differently)
         h, _ = _step_forward(x[:, t], h, W_xh, W_hh, b_h)
         hs[:, t] = h
     return hs, (x, h0, W_xh, W_hh, hs)
-
-
-def _sequence_step_cache(cache, t):
-    """The cache that :func:`rnn_step_forward` would have returned at step ``t`` (array index)."""
-    x, h0, W_xh, W_hh, hs = cache
-    return x[:, t], (h0 if t == 0 else hs[:, t - 1]), W_xh, W_hh, hs[:, t]
 
 
 def rnn_backward(dhs, cache, k=None):
@@ -245,48 +247,64 @@ def rnn_backward(dhs, cache, k=None):
 
     Notes
     -----
-    Full BPTT walks backwards once, adding the gradient from the future to the local one,
+    Full BPTT walks backwards once, adding the gradient from the future to the local one; only this
+    recurrence needs a loop over time,
 
-    .. math:: \bar{h}_t = dhs_t + W_{hh}^\top\big(\bar{h}_{t+1} \odot (1 - h_{t+1}^2)\big), \qquad
-              \frac{\partial L}{\partial W} = \sum_t \frac{\partial L}{\partial W}\Big|_{\text{step } t},
+    .. math:: \bar{h}_t = dhs_t + W_{hh}^\top \delta_{t+1}, \qquad
+              \delta_t = \bar{h}_t \odot (1 - h_t^2), \qquad \bar{h}_0 = W_{hh}^\top \delta_1
 
-    each step's contribution computed by :func:`rnn_step_backward` with :math:`dh = \bar{h}_t`. With
-    truncation, every ``dhs[:, t]`` is propagated separately through steps ``t`` down to ``t - k + 1``
-    (cost :math:`O(Tk)`), which is the gradient of :math:`\sum_t L_t` when :math:`h_{t-k}` is treated as a
+    (:math:`\delta_{T+1} = 0`), with :math:`\delta_t` the gradient on the pre-activation of step
+    :math:`t` (what :func:`rnn_step_backward` computes from :math:`dh = \bar{h}_t`). The parameters are
+    shared by all steps, so their gradients are sums of every step's local term, each computed after the
+    loop as one product over batch and time:
+
+    .. math:: dW_{xh} = \sum_t \delta_t x_t^\top,\quad dW_{hh} = \sum_t \delta_t h_{t-1}^\top,\quad
+              db_h = \sum_t \delta_t,\quad dx_t = W_{xh}^\top \delta_t.
+
+    With truncation, every ``dhs[:, t]`` is propagated separately through steps ``t`` down to ``t - k + 1``
+    (cost :math:`O(Tk)`: up to ``k`` gradients travel side by side), and :math:`\delta_t` is the sum of those
+    that pass step ``t``; this is the gradient of :math:`\sum_t L_t` when :math:`h_{t-k}` is treated as a
     constant for the loss at step ``t``. Chapters 3 (BPTT) and 7 (truncated BPTT).
     """
     _check_cache("rnn_backward", cache, 5, "rnn_forward")
-    x, h0, W_xh, W_hh, hs = cache
-    _check_grad("dhs", dhs, hs.shape, hs)
-    T = hs.shape[1]
+    _check_grad("dhs", dhs, cache[4].shape, cache[4])
     if k is not None:
         k = check_positive_int("k", k)
-    dx = np.zeros_like(x)
-    dh0 = np.zeros_like(h0)
-    dW_xh, dW_hh, db_h = np.zeros_like(W_xh), np.zeros_like(W_hh), np.zeros(W_hh.shape[0], dtype=hs.dtype)
+    return _rnn_backward(dhs, cache, k)
 
-    def accumulate(t, dh):
-        """Backpropagate ``dh`` (on h_t) through step t, add the parameter gradients, return dh_prev."""
-        dx_t, dh_prev, dW_xh_t, dW_hh_t, db_h_t = _step_backward(dh, _sequence_step_cache(cache, t))
-        dx[:, t] += dx_t
-        dW_xh[...] += dW_xh_t
-        dW_hh[...] += dW_hh_t
-        db_h[...] += db_h_t
-        return dh_prev
 
+def _rnn_backward(dhs, cache, k=None):
+    """:func:`rnn_backward` without validation (``k`` None or a positive int)."""
+    x, h0, W_xh, W_hh, hs = cache
+    B, T, H = hs.shape
+    D = x.shape[2]
+    dtanh = np.square(hs)  # tanh'(a_t) = 1 - h_t^2 for every step at once, (B, T, H), computed in one
+    np.subtract(1.0, dtanh, out=dtanh)  # array (one allocation of this size, not two)
     if k is None or k >= T:  # full BPTT: one backward sweep carrying the gradient from the future
-        dh_next = np.zeros_like(h0)
+        delta = dtanh  # turned into delta_t = dL/da_t (the gradient on the pre-activation) in place
+        dh_next = np.zeros_like(h0)  # W_hh^T delta_{t+1}: what step t+1 hands back to h_t
         for t in reversed(range(T)):
-            dh_next = accumulate(t, dhs[:, t] + dh_next)
-        dh0 += dh_next
+            delta[:, t] *= dhs[:, t] + dh_next  # delta_t = (dhs_t + W_hh^T delta_{t+1}) * (1 - h_t^2)
+            dh_next = delta[:, t] @ W_hh  # W_hh^T delta_t, on to h_{t-1}
+        dh0 = dh_next  # h_bar_0: the gradient that arrives at the initial state
     else:  # truncated: dhs[:, t] travels through steps t, t-1, ..., t-k+1 only
-        for t in range(T):
-            dh = dhs[:, t]
-            for s in range(t, t - k, -1):
-                dh = accumulate(s, dh)
-                if s == 0:  # reached the initial state within k steps
-                    dh0 += dh
-                    break
+        delta = np.empty_like(hs)  # delta_t = dL/da_t, the gradient on the pre-activation
+        # G[j] carries the gradient of one loss on the current state while it is within reach; loss t uses
+        # slot t mod k, which it takes over from loss t + k when that one has travelled its k steps
+        G = np.zeros((k, B, H), dtype=hs.dtype)
+        for t in reversed(range(T)):
+            G[t % k] = dhs[:, t]  # loss t enters at h_t; loss t + k is dropped
+            G *= dtanh[:, t]  # through tanh: each loss's share of delta_t
+            delta[:, t] = G.sum(axis=0)  # delta_t = the sum over the losses in reach
+            G = G @ W_hh  # W_hh^T (each share), on to h_{t-1}
+        dh0 = G.sum(axis=0)  # the losses t < k reach h_0
+    # parameter and input gradients: every step's local term, summed over batch and time in one product
+    h_prev = np.concatenate([h0[:, None], hs[:, :-1]], axis=1)  # h_{t-1} at index t: (B, T, H)
+    delta_bt = delta.reshape(B * T, H)  # (batch, time) flattened: one row per delta_t
+    dW_xh = delta_bt.T @ x.reshape(B * T, D)  # dW_xh = sum_t delta_t x_t^T
+    dW_hh = delta_bt.T @ h_prev.reshape(B * T, H)  # dW_hh = sum_t delta_t h_{t-1}^T
+    db_h = delta_bt.sum(axis=0)  # db_h = sum_t delta_t
+    dx = (delta_bt @ W_xh).reshape(B, T, D)  # dx_t = W_xh^T delta_t
     return dx, dh0, dW_xh, dW_hh, db_h
 
 
@@ -338,7 +356,7 @@ def embedding_backward(dx, cache):
     Notes
     -----
     :math:`dW_{embed}[i] = \sum_{(b, t):\, i_{bt} = i} dx_{bt}`: rows of tokens that appear several times
-    accumulate (``np.add.at``), rows of absent tokens are zero. Chapter 4.
+    accumulate, rows of absent tokens are zero. Chapter 4.
     """
     ids, V = _check_cache("embedding_backward", cache, 2, "embedding_forward")
     _check_np("dx", dx, ids.ndim + 1)
@@ -347,9 +365,13 @@ def embedding_backward(dx, cache):
             f"dx has shape {dx.shape}, expected {ids.shape + ('D',)} (the shape of the embedded ids); pass "
             "the gradient of the output of embedding_forward."
         )
-    dW_embed = np.zeros((V, dx.shape[-1]), dtype=dx.dtype)
-    np.add.at(dW_embed, ids, dx)
-    return dW_embed
+    D = dx.shape[-1]
+    # entry (i, j) of dW_embed has the flat index i D + j; one weighted count over the flat indices adds every
+    # dx[..., j] into row ids[...] (the same sums as np.add.at(dW_embed, ids, dx), several times faster)
+    i = ids.reshape(-1, 1).astype(np.intp, copy=False)  # one row per position (b, t)
+    flat = (i * D + np.arange(D)).reshape(-1)  # i_{bt} D + j for every position and column j
+    dW_embed = np.bincount(flat, weights=dx.reshape(-1), minlength=V * D).reshape(V, D)
+    return dW_embed.astype(dx.dtype, copy=False)  # bincount sums in float64
 
 
 # ---------------------------------------------------------------------------------------------- output layer
@@ -381,7 +403,9 @@ def affine_forward(h, W_hy, b_y):
     check_dim("h", h, h.ndim - 1, W_hy.shape[1], "The last axis of h must match W_hy, shape (V, H).")
     check_dim("b_y", b_y, 0, W_hy.shape[0], "b_y must have shape (V,) with V = W_hy.shape[0].")
     _check_same_dtype("h", h, W_hy=W_hy, b_y=b_y)
-    return h @ W_hy.T + b_y, (h, W_hy)
+    y = h @ W_hy.T  # W_hy h_t for every position
+    y += b_y  # + b_y, in place (no second array of this size)
+    return y, (h, W_hy)
 
 
 def affine_backward(dy, cache):
@@ -407,7 +431,8 @@ def affine_backward(dy, cache):
     h, W_hy = _check_cache("affine_backward", cache, 2, "affine_forward")
     _check_grad("dy", dy, h.shape[:-1] + (W_hy.shape[0],), h)
     dy2, h2 = dy.reshape(-1, dy.shape[-1]), h.reshape(-1, h.shape[-1])
-    return dy @ W_hy, dy2.T @ h2, dy2.sum(axis=0)
+    dh = (dy2 @ W_hy).reshape(h.shape)  # dh_t = W_hy^T dy_t, all positions in one product
+    return dh, dy2.T @ h2, dy2.sum(axis=0)  # dW_hy = sum_t dy_t h_t^T, db_y = sum_t dy_t
 
 
 # ------------------------------------------------------------------------------------------------- softmax
@@ -505,11 +530,16 @@ def softmax_cross_entropy(logits, targets, mask=None):
             f"mask selects 0 of {targets.size} positions, expected at least 1; the mean over no positions is "
             "undefined, so leave at least one position unmasked."
         )
-    z = logits - logits.max(axis=-1, keepdims=True)
-    log_p = z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
-    log_p_target = np.take_along_axis(log_p, targets[..., None], axis=-1)[..., 0]
+    # one array of the size of logits is allocated (z) and becomes dlogits: fewer passes over memory
+    z = logits - logits.max(axis=-1, keepdims=True)  # z_t = y_t - max_j y_tj: exp(z) cannot overflow
+    z_target = np.take_along_axis(z, targets[..., None], axis=-1)[..., 0]  # z_{t, c_t}
+    p = np.exp(z, out=z)  # e^{z_t} (in z's memory)
+    sum_e = p.sum(axis=-1, keepdims=True)  # sum_j e^{z_tj}
+    log_p_target = z_target - np.log(sum_e[..., 0])  # log p_{t, c_t} = z_{t, c_t} - log sum_j e^{z_tj}
     loss = -(m * log_p_target).sum() / N
-    dlogits = np.exp(log_p)  # softmax probabilities p_t
-    one_hot = np.arange(V) == targets[..., None]  # e_{c_t}
-    dlogits = (dlogits - one_hot) * (m / N)[..., None]
+    p /= sum_e  # p_t = softmax(y_t)
+    dlogits = p
+    rows = dlogits.reshape(-1, V)  # a view: one row per position
+    rows[np.arange(rows.shape[0]), targets.reshape(-1)] -= 1.0  # p_t - e_{c_t}
+    dlogits *= (m / N)[..., None]  # (m_t / N) (p_t - e_{c_t})
     return float(loss), dlogits
