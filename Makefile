@@ -2,6 +2,8 @@
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
+# Notebook kernels must use the inline backend: with MPLBACKEND=Agg inherited, plt.show() draws nothing.
+unexport MPLBACKEND
 
 PYTHON ?= python3
 VENV := .venv

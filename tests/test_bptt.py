@@ -452,3 +452,86 @@ def test_reduction_must_be_mean_or_sum():
     x = torch.zeros(1, 5, dtype=torch.long)
     with pytest.raises(ValueError, match=r"reduction must be 'mean' or 'sum', got 'max'"):
         bptt.truncated_backward(model, x, x, 2, reduction="max")
+
+
+# ------------------------------------------------------------------------------------------------------------
+# 6. window losses in one call; the numpy wrappers in float32
+# ------------------------------------------------------------------------------------------------------------
+
+
+def _square_error_sum(y_t, target_t):
+    """A custom step loss (sum, not mean, of squared errors)."""
+    return ((y_t - target_t) ** 2).sum()
+
+
+@pytest.mark.parametrize(("k1", "k2"), [(4, 4), (3, 5)])
+def test_tbptt_custom_step_loss_equals_per_step_definition(k1, k2):
+    gen = torch.Generator().manual_seed(8)
+    x = torch.randn(2, 11, 3, generator=gen, dtype=torch.float64)
+    y = torch.randn(2, 11, 4, generator=gen, dtype=torch.float64)
+    rnn = RNN(3, 4, dtype=torch.float64, seed=4)
+    ours = bptt.tbptt_gradients(rnn, x, y, k1, k2, step_loss=_square_error_sum)
+    for got, seg in zip(ours, bptt.tbptt_segments(11, k1, k2), strict=True):
+        with torch.no_grad():
+            h = None if seg.start == 0 else rnn(x[:, : seg.start])[1]
+        hs, _ = rnn(x[:, seg.start : seg.stop], h)
+        steps = range(seg.loss_start, seg.stop)
+        loss = sum(_square_error_sum(hs[:, t - seg.start], y[:, t]) for t in steps) / len(steps)
+        g = torch.autograd.grad(loss, rnn.cells[0].W_hh)[0]
+        assert _rel(got["cells.0.W_hh"].numpy(), g.numpy()) < 1e-12
+
+
+def test_default_window_loss_is_one_call_over_the_window():
+    """The default loss of a window is a single cross-entropy (or MSE) node over all its steps, not a sum
+    of per-step slices (whose backward passes each fill a buffer the size of the window's outputs)."""
+    x = torch.randint(0, 4, (2, 12), generator=torch.Generator().manual_seed(0))
+    model = ManyToMany(4, 5, 4, seed=0)
+    names = {type(w.loss.grad_fn).__name__ for w in bptt.tbptt_windows(model, x, x, 4, 6)}
+    assert names == {"NllLossBackward0"}
+    rnn = RNN(3, 4, seed=0)
+    xf, yf = torch.randn(2, 8, 3), torch.randn(2, 8, 4)
+    assert {type(w.loss.grad_fn).__name__ for w in bptt.tbptt_windows(rnn, xf, yf, 4)} == {"MseLossBackward0"}
+
+
+def test_full_bptt_window_loss_equals_mean_of_step_losses():
+    gen = torch.Generator().manual_seed(9)
+    x = torch.randint(0, 5, (3, 10), generator=gen)
+    y = torch.randint(0, 5, (3, 10), generator=gen)
+    model = ManyToMany(5, 6, 5, dtype=torch.float64, seed=1)
+    (w,) = list(bptt.tbptt_windows(model, x, y, 10))
+    out = model(x)
+    per_step = sum(torch.nn.functional.cross_entropy(out[:, t], y[:, t]) for t in range(10)) / 10
+    assert abs(w.loss.item() - per_step.item()) < 1e-12
+    g_ours = torch.autograd.grad(w.loss, list(model.parameters()))
+    g_def = torch.autograd.grad(per_step, list(model.parameters()))
+    for a, b in zip(g_ours, g_def, strict=True):
+        assert _rel(a.numpy(), b.numpy()) < 1e-12
+
+
+@pytest.mark.parametrize("k", [2, None])
+def test_numpy_wrappers_follow_float32(problem, k):
+    _, x, h0, W_xh, W_hh, b_h, dhs = problem
+    args32 = [a.astype(np.float32) for a in (x, h0, W_xh, W_hh, b_h, dhs)]
+    g64 = bptt.truncated_gradients(x, h0, W_xh, W_hh, b_h, dhs, k)
+    g32 = bptt.truncated_gradients(*args32, k)
+    for a32, a64 in zip(g32, g64, strict=True):
+        assert a32.dtype == np.float32
+        assert _rel(a32, a64) < 1e-5
+    if k is not None:
+        windows = bptt.window_gradients(*args32, k)
+        summed = [sum(w[i] for w in windows) for i in range(3)]
+        for s, a32 in zip(summed, g32[2:], strict=True):
+            assert s.dtype == np.float32
+            assert _rel(s, a32) < 1e-5
+
+
+def test_truncated_gradients_rejects_a_tensor_for_dhs(problem):
+    _, x, h0, W_xh, W_hh, b_h, dhs = problem
+    with pytest.raises(TypeError, match=r"dhs must be a numpy.ndarray, got Tensor"):
+        bptt.truncated_gradients(x, h0, W_xh, W_hh, b_h, torch.tensor(dhs), 2)
+
+
+def test_truncated_gradients_rejects_a_dhs_of_another_dtype(problem):
+    _, x, h0, W_xh, W_hh, b_h, dhs = problem
+    with pytest.raises(TypeError, match=r"dhs has dtype float32 but the forward pass has dtype float64"):
+        bptt.truncated_gradients(x, h0, W_xh, W_hh, b_h, dhs.astype(np.float32), 2)

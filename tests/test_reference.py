@@ -185,8 +185,10 @@ def test_embedding_backward_accumulates_repeated_ids():
 # --------------------------------------------------------------------------------- 2. torch autograd
 def _torch_pipeline_grads(ids, h0, W_embed, W_xh, W_hh, b_h, W_hy, b_y, mask):
     """Embedding -> tanh RNN -> affine -> mean cross-entropy, differentiated by torch autograd."""
-    P = {k: torch.tensor(v, requires_grad=True) for k, v in dict(
-        h0=h0, W_embed=W_embed, W_xh=W_xh, W_hh=W_hh, b_h=b_h, W_hy=W_hy, b_y=b_y).items()}
+    P = {
+        k: torch.tensor(v, requires_grad=True)
+        for k, v in dict(h0=h0, W_embed=W_embed, W_xh=W_xh, W_hh=W_hh, b_h=b_h, W_hy=W_hy, b_y=b_y).items()
+    }
     x = P["W_embed"][torch.as_tensor(ids)]
     h, logits = P["h0"], []
     for t in range(ids.shape[1]):
@@ -461,3 +463,104 @@ def test_cross_entropy_rejects_bad_targets_and_mask():
         softmax_cross_entropy(logits, targets, np.zeros((2, 3), dtype=bool))
     with pytest.raises(ValueError, match=r"mask must hold booleans or 0/1 values, got dtype float64"):
         softmax_cross_entropy(logits, targets, np.full((2, 3), 0.5))
+
+
+# ------------------------------------------------------------------ 7. the vectorised sequence functions
+@pytest.mark.parametrize(("B", "T", "D", "H"), [(1, 7, 5, 6), (3, 4, 2, 5), (32, 3, 65, 100)])
+def test_rnn_forward_equals_repeated_steps_bit_for_bit(B, T, D, H):
+    """rnn_forward runs the step function itself, so every shape gives the same bits as rnn_step_forward."""
+    rng = np.random.default_rng(B + T)
+    x, h0, W_xh, W_hh, b_h = rnn_params(rng, B, T, D, H)
+    hs, _ = rnn_forward(x, h0, W_xh, W_hh, b_h)
+    h = h0
+    for t in range(T):
+        h, _ = rnn_step_forward(x[:, t], h, W_xh, W_hh, b_h)
+        np.testing.assert_array_equal(hs[:, t], h)
+
+
+@pytest.mark.parametrize(("B", "T"), [(1, 1), (1, 6), (3, 5)])
+def test_rnn_backward_equals_chained_step_backward(B, T):
+    """Full BPTT (one product per parameter after the loop) equals the teaching version: rnn_step_backward
+    chained backwards with dh = dhs_t + dh_prev of the next step, the step gradients summed."""
+    rng = np.random.default_rng(T)
+    x, h0, W_xh, W_hh, b_h = rnn_params(rng, B, T, 3, 4)
+    hs, cache = rnn_forward(x, h0, W_xh, W_hh, b_h)
+    dhs = rng.normal(size=hs.shape)
+    dx, dh0, dW_xh, dW_hh, db_h = rnn_backward(dhs, cache)
+    steps, h = [], h0
+    for t in range(T):
+        h, step_cache = rnn_step_forward(x[:, t], h, W_xh, W_hh, b_h)
+        steps.append(step_cache)
+    want = {"dW_xh": 0.0, "dW_hh": 0.0, "db_h": 0.0}
+    dh_next = np.zeros_like(h0)
+    for t in reversed(range(T)):
+        dx_t, dh_next, dW_xh_t, dW_hh_t, db_h_t = rnn_step_backward(dhs[:, t] + dh_next, steps[t])
+        np.testing.assert_allclose(dx[:, t], dx_t, rtol=1e-12, atol=1e-14)
+        want["dW_xh"] = want["dW_xh"] + dW_xh_t
+        want["dW_hh"] = want["dW_hh"] + dW_hh_t
+        want["db_h"] = want["db_h"] + db_h_t
+    np.testing.assert_allclose(dh0, dh_next, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(dW_xh, want["dW_xh"], rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(dW_hh, want["dW_hh"], rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(db_h, want["db_h"], rtol=1e-12, atol=1e-14)
+    assert np.abs(dW_hh).max() > 1e-3  # a non-trivial gradient
+
+
+@pytest.mark.parametrize(("T", "k"), [(13, 4), (13, 6), (13, 12), (7, 2)])
+def test_truncation_with_several_losses_in_reach_equals_autograd(T, k):
+    """Up to k losses travel back side by side; a loss is dropped after exactly k steps (k not dividing T)."""
+    params, cache, dhs = _setup_truncation(T=T, seed=T + k)
+    ours = rnn_backward(dhs, cache, k=k)
+    theirs = _autograd_truncated(params, dhs, k)
+    for name, a, b in zip(("dx", "dh0", "dW_xh", "dW_hh", "db_h"), ours, theirs, strict=True):
+        assert np.abs(a - b).max() < 1e-10, name
+    assert np.abs(ours[1]).max() > 1e-6  # the losses t < k reach h_0
+
+
+def test_embedding_backward_equals_add_at_and_keeps_dtype():
+    rng = np.random.default_rng(0)
+    V, D = 7, 3
+    for ids in (rng.integers(0, V, size=(4, 9)), rng.integers(0, V, size=5).astype(np.uint8)):
+        W_embed = rng.normal(size=(V, D))
+        x, cache = embedding_forward(ids, W_embed)
+        dx = rng.normal(size=x.shape)
+        want = np.zeros((V, D))
+        np.add.at(want, ids, dx)  # the definition: every position adds its row
+        np.testing.assert_allclose(embedding_backward(dx, cache), want, rtol=1e-14, atol=1e-15)
+        dW32 = embedding_backward(dx.astype(np.float32), cache)
+        assert dW32.dtype == np.float32
+        np.testing.assert_allclose(dW32, want, rtol=1e-5, atol=1e-5)
+
+
+def test_reference_pipeline_follows_float32_inputs():
+    """dtype follows the inputs: float32 in, float32 out, within float32 rounding of the float64 result."""
+    rng = np.random.default_rng(5)
+    B, T, V, D, H = 2, 5, 6, 4, 8
+    ids = rng.integers(0, V, size=(B, T))
+    params64 = dict(
+        h0=rng.normal(size=(B, H)),
+        W_embed=rng.normal(size=(V, D)),
+        W_xh=rng.normal(size=(H, D)) / 2,
+        W_hh=rng.normal(size=(H, H)) / np.sqrt(H),
+        b_h=rng.normal(size=H),
+        W_hy=rng.normal(size=(V, H)),
+        b_y=rng.normal(size=V),
+    )
+
+    def pipeline(P, k):
+        x, c_embed = embedding_forward(ids, P["W_embed"])
+        hs, c_rnn = rnn_forward(x, P["h0"], P["W_xh"], P["W_hh"], P["b_h"])
+        logits, c_aff = affine_forward(hs, P["W_hy"], P["b_y"])
+        loss, dlogits = softmax_cross_entropy(logits, ids)
+        dhs, dW_hy, db_y = affine_backward(dlogits, c_aff)
+        dx, dh0, dW_xh, dW_hh, db_h = rnn_backward(dhs, c_rnn, k=k)
+        dW_embed = embedding_backward(dx, c_embed)
+        return loss, [x, hs, logits, dlogits, dhs, dW_hy, db_y, dx, dh0, dW_xh, dW_hh, db_h, dW_embed]
+
+    for k in (None, 2):
+        loss64, out64 = pipeline(params64, k)
+        loss32, out32 = pipeline({n: p.astype(np.float32) for n, p in params64.items()}, k)
+        assert abs(loss32 - loss64) < 1e-5 * abs(loss64)
+        for a32, a64 in zip(out32, out64, strict=True):
+            assert a32.dtype == np.float32
+            assert np.abs(a32 - a64).max() < 1e-4 * max(1.0, np.abs(a64).max())

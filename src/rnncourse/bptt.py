@@ -99,6 +99,21 @@ def _default_step_loss(y_t: torch.Tensor, target_t: torch.Tensor) -> torch.Tenso
     return F.cross_entropy(y_t.reshape(-1, y_t.shape[-1]), target_t.reshape(-1))
 
 
+def _mean_step_loss(y_hat: torch.Tensor, target: torch.Tensor, step_loss: Callable | None) -> torch.Tensor:
+    r"""The mean over a window's steps, :math:`\frac{1}{n}\sum_j` ``step_loss(y_hat[:, j], target[:, j])``.
+
+    ``y_hat`` (B, n, ...) and ``target`` (B, n, ...) hold the ``n`` steps. The default loss is a mean over
+    the positions of one step, and every step has as many, so the mean over the steps is one mean over the
+    whole window: one call. Slicing the steps one by one instead would make the backward pass fill a
+    gradient buffer the size of ``y_hat`` for every step (work growing with :math:`n^2`). A custom
+    ``step_loss`` is called once per step, on the views of one ``unbind`` (a single backward node).
+    """
+    n = y_hat.shape[1]
+    if step_loss is None:
+        return _default_step_loss(y_hat, target)
+    return sum(step_loss(y_j, target[:, j]) for j, y_j in enumerate(y_hat.unbind(1))) / n
+
+
 def _check_model(model):
     if not callable(model):
         raise TypeError(f"model must be a callable torch module, got {type(model).__name__}.")
@@ -189,17 +204,18 @@ def truncated_gradients(x, h0, W_xh, W_hh, b_h, dhs, k=None):
 
     Cost: one forward and one backward of ``O(T k)`` step products. Chapter 7.
     """
-    from .reference import rnn_backward, rnn_forward
+    from .reference import _check_grad, _rnn_backward, rnn_forward
 
     k = _check_k("k", k, allow_none=True)
-    check_array("dhs", dhs, 3)
+    check_array("dhs", dhs, 3, finite=False)
     hs, cache = rnn_forward(x, h0, W_xh, W_hh, b_h)
     if dhs.shape != hs.shape:
         raise ValueError(
             f"dhs must have the shape of the hidden states (B, T, H) = {hs.shape}, got {dhs.shape}; pass one "
             "upstream gradient per step."
         )
-    return rnn_backward(dhs, cache, k)
+    _check_grad("dhs", dhs, hs.shape, hs)  # a finite numpy array of the forward pass's dtype (checked once)
+    return _rnn_backward(dhs, cache, k)
 
 
 def window_gradients(x, h0, W_xh, W_hh, b_h, dhs, k):
@@ -230,24 +246,25 @@ def window_gradients(x, h0, W_xh, W_hh, b_h, dhs, k):
     ``T`` windows of at most ``k`` steps: ``O(T k)`` work, the same as the direct computation but with one
     backward per loss. Chapter 7.
     """
-    from .reference import rnn_backward, rnn_forward
+    from .reference import _check_grad, _rnn_backward, _rnn_forward, rnn_forward
 
     k = _check_k("k", k)
-    check_array("dhs", dhs, 3)
+    check_array("dhs", dhs, 3, finite=False)
     hs, _ = rnn_forward(x, h0, W_xh, W_hh, b_h)
     if dhs.shape != hs.shape:
         raise ValueError(
             f"dhs must have the shape of the hidden states (B, T, H) = {hs.shape}, got {dhs.shape}; pass one "
             "upstream gradient per step."
         )
+    _check_grad("dhs", dhs, hs.shape, hs)
     out = []
-    for t in range(hs.shape[1]):
+    for t in range(hs.shape[1]):  # the arrays are checked: the windows use the unchecked internals
         s = max(0, t - k + 1)
         h_start = h0 if s == 0 else hs[:, s - 1]
-        _, cache = rnn_forward(x[:, s : t + 1], h_start, W_xh, W_hh, b_h)
-        d = np.zeros((hs.shape[0], t + 1 - s, hs.shape[2]))
+        _, cache = _rnn_forward(x[:, s : t + 1], h_start, W_xh, W_hh, b_h)
+        d = np.zeros((hs.shape[0], t + 1 - s, hs.shape[2]), dtype=hs.dtype)
         d[:, -1] = dhs[:, t]
-        _, _, dW_xh, dW_hh, db_h = rnn_backward(d, cache)
+        _, _, dW_xh, dW_hh, db_h = _rnn_backward(d, cache)
         out.append((dW_xh, dW_hh, db_h))
     return out
 
@@ -330,14 +347,13 @@ def truncated_backward(
     k = T if k is None else _check_k("k", k)
     if reduction not in ("mean", "sum"):
         raise ValueError(f"reduction must be 'mean' or 'sum', got {reduction!r}.")
-    step_loss = _default_step_loss if step_loss is None else step_loss
     scale = 1.0 / T if reduction == "mean" else 1.0
     B = x.shape[0]
 
     # windows that start at step 0: t = 0..min(k, T)-1, one ordinary BPTT over that prefix
     P = min(k, T)
     out, _ = _run(model, x[:, :P], h0)
-    loss = sum(step_loss(out[:, t], y[:, t]) for t in range(P)) * scale
+    loss = _mean_step_loss(out, y[:, :P], step_loss) * (P * scale)  # sum_{t < P} L_t, times 1/T for "mean"
     loss.backward()
     total = loss.detach()
     if k >= T:
@@ -351,8 +367,8 @@ def truncated_backward(
         xw = torch.cat([x[:, t - k + 1 : t + 1] for t in ts], 0)
         hw = torch.cat([states[t - k + 1] for t in ts], 1)
         out, _ = _run(model, xw, hw)
-        last = out[:, -1].reshape(len(ts), B, *out.shape[2:])
-        loss = sum(step_loss(last[i], y[:, t]) for i, t in enumerate(ts)) * scale
+        last = out[:, -1].reshape(len(ts), B, *out.shape[2:]).transpose(0, 1)  # (B, len(ts), ...): y_hat_t
+        loss = _mean_step_loss(last, y[:, ts], step_loss) * (len(ts) * scale)  # sum over the group's L_t
         loss.backward()
         total = total + loss.detach()
     return total
@@ -503,7 +519,6 @@ def tbptt_windows(
     _check_model(model)
     T = _check_sequence_pair(x, y)
     segments = tbptt_segments(T, k1, k2)
-    step_loss = _default_step_loss if step_loss is None else step_loss
     h_carry = h0
     for m, seg in enumerate(segments):
         nxt = segments[m + 1].start if m + 1 < len(segments) else None
@@ -516,8 +531,9 @@ def tbptt_windows(
         else:
             out, h_end = _run(model, x[:, seg.start : seg.stop], h_start)
             h_next = h_end.detach() if nxt == seg.stop else h_start
-        n = seg.stop - seg.loss_start
-        loss = sum(step_loss(out[:, t - seg.start], y[:, t]) for t in range(seg.loss_start, seg.stop)) / n
+        # the mean of the block's losses L_t, t in [loss_start, stop), in one call over its outputs
+        y_hat, target = out[:, seg.loss_start - seg.start :], y[:, seg.loss_start : seg.stop]
+        loss = _mean_step_loss(y_hat, target, step_loss)
         yield Window(m, seg, loss, out, h_start, h_end)
         h_carry = h_next
 

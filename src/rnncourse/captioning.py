@@ -285,9 +285,9 @@ def _as_images(images, dtype) -> torch.Tensor:
 class CNNEncoder(nn.Module):
     r"""A small convolutional encoder: image (B, 32, 32, 3) -> vector ``v`` (B, E).
 
-    Two blocks of 3x3 convolution, ReLU and 2x2 max-pooling (32 -> 16 -> 8 pixels), then an affine layer and a
-    ReLU on the flattened feature map. Flattening (rather than global pooling) keeps *where* the features
-    are, which the position words need.
+    Two 4x4 convolutions with stride 2, each followed by a ReLU (32 -> 16 -> 8 pixels), then an affine layer
+    and a ReLU on the flattened feature map. Flattening (rather than global pooling) keeps *where* the
+    features are, which the position words need.
 
     Parameters
     ----------

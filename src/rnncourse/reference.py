@@ -1,10 +1,14 @@
 """Numpy reference implementation of a vanilla RNN: forward/backward pairs with caches.
 
 Each layer is a pair ``*_forward(...) -> (out, cache)`` and ``*_backward(dout, cache) -> gradients``, in the
-style of CS231n's ``rnn_layers.py``: the step function comes first and the sequence function is built on it.
-Everything is plain numpy in the book's notation (column-vector math, batch-first rows, so the code applies
-``x @ W_xh.T``); use float64 when comparing with finite differences. The torch modules and the graders are
-checked against these functions.
+style of CS231n's ``rnn_layers.py``: the step functions are the readable teaching version, one step of the
+equations; :func:`rnn_forward` runs the step function over time (so it equals repeated
+:func:`rnn_step_forward` calls bit for bit), and :func:`rnn_backward` keeps only the recurrence of the
+gradient in its loop and computes each parameter gradient, a sum over the steps, as one product over batch
+and time. Everything is plain numpy in the book's notation (column-vector math, batch-first rows, so the
+code applies ``x @ W_xh.T``). The dtype follows the inputs (float64 or float32; one dtype per call); use
+float64 when comparing with finite differences. The torch modules and the graders are checked against these
+functions.
 
 Shapes: ``B`` batch, ``T`` time, ``D`` input size, ``H`` hidden size, ``V`` vocabulary / output size.
 Chapters 1 (the recurrent state), 3 (backpropagation through time) and 7 (truncated BPTT).
@@ -431,8 +435,7 @@ def affine_backward(dy, cache):
     h, W_hy = _check_cache("affine_backward", cache, 2, "affine_forward")
     _check_grad("dy", dy, h.shape[:-1] + (W_hy.shape[0],), h)
     dy2, h2 = dy.reshape(-1, dy.shape[-1]), h.reshape(-1, h.shape[-1])
-    dh = (dy2 @ W_hy).reshape(h.shape)  # dh_t = W_hy^T dy_t, all positions in one product
-    return dh, dy2.T @ h2, dy2.sum(axis=0)  # dW_hy = sum_t dy_t h_t^T, db_y = sum_t dy_t
+    return dy @ W_hy, dy2.T @ h2, dy2.sum(axis=0)
 
 
 # ------------------------------------------------------------------------------------------------- softmax
