@@ -99,19 +99,22 @@ def _default_step_loss(y_t: torch.Tensor, target_t: torch.Tensor) -> torch.Tenso
     return F.cross_entropy(y_t.reshape(-1, y_t.shape[-1]), target_t.reshape(-1))
 
 
-def _mean_step_loss(y_hat: torch.Tensor, target: torch.Tensor, step_loss: Callable | None) -> torch.Tensor:
-    r"""The mean over a window's steps, :math:`\frac{1}{n}\sum_j` ``step_loss(y_hat[:, j], target[:, j])``.
+def _steps_loss(y_hat: torch.Tensor, target: torch.Tensor, step_loss: Callable | None, reduction: str):
+    r"""``step_loss(y_hat[:, j], target[:, j])`` over the ``n`` steps of a window, summed or averaged.
 
-    ``y_hat`` (B, n, ...) and ``target`` (B, n, ...) hold the ``n`` steps. The default loss is a mean over
-    the positions of one step, and every step has as many, so the mean over the steps is one mean over the
-    whole window: one call. Slicing the steps one by one instead would make the backward pass fill a
-    gradient buffer the size of ``y_hat`` for every step (work growing with :math:`n^2`). A custom
-    ``step_loss`` is called once per step, on the views of one ``unbind`` (a single backward node).
+    ``y_hat`` (B, n, ...) and ``target`` (B, n, ...); ``reduction`` "sum" gives :math:`\sum_j L_j`, "mean"
+    :math:`\frac{1}{n}\sum_j L_j`. The default loss is a mean over the positions of one step and every step
+    has as many, so the mean over the steps is one mean over the whole window: one call (times ``n`` for
+    the sum). Slicing the steps one by one instead would make the backward pass fill a gradient buffer the
+    size of ``y_hat`` for every step (work growing with :math:`n^2`). A custom ``step_loss`` is called once
+    per step, on the views of one ``unbind`` (a single backward node).
     """
     n = y_hat.shape[1]
     if step_loss is None:
-        return _default_step_loss(y_hat, target)
-    return sum(step_loss(y_j, target[:, j]) for j, y_j in enumerate(y_hat.unbind(1))) / n
+        mean = _default_step_loss(y_hat, target)
+        return mean if reduction == "mean" else mean * n
+    total = sum(step_loss(y_j, target[:, j]) for j, y_j in enumerate(y_hat.unbind(1)))
+    return total / n if reduction == "mean" else total
 
 
 def _check_model(model):
@@ -353,7 +356,7 @@ def truncated_backward(
     # windows that start at step 0: t = 0..min(k, T)-1, one ordinary BPTT over that prefix
     P = min(k, T)
     out, _ = _run(model, x[:, :P], h0)
-    loss = _mean_step_loss(out, y[:, :P], step_loss) * (P * scale)  # sum_{t < P} L_t, times 1/T for "mean"
+    loss = _steps_loss(out, y[:, :P], step_loss, "sum") * scale  # sum_{t < P} L_t (times 1/T for "mean")
     loss.backward()
     total = loss.detach()
     if k >= T:
@@ -368,7 +371,7 @@ def truncated_backward(
         hw = torch.cat([states[t - k + 1] for t in ts], 1)
         out, _ = _run(model, xw, hw)
         last = out[:, -1].reshape(len(ts), B, *out.shape[2:]).transpose(0, 1)  # (B, len(ts), ...): y_hat_t
-        loss = _mean_step_loss(last, y[:, ts], step_loss) * (len(ts) * scale)  # sum over the group's L_t
+        loss = _steps_loss(last, y[:, ts], step_loss, "sum") * scale  # the sum of the group's L_t
         loss.backward()
         total = total + loss.detach()
     return total
@@ -533,7 +536,7 @@ def tbptt_windows(
             h_next = h_end.detach() if nxt == seg.stop else h_start
         # the mean of the block's losses L_t, t in [loss_start, stop), in one call over its outputs
         y_hat, target = out[:, seg.loss_start - seg.start :], y[:, seg.loss_start : seg.stop]
-        loss = _mean_step_loss(y_hat, target, step_loss)
+        loss = _steps_loss(y_hat, target, step_loss, "mean")
         yield Window(m, seg, loss, out, h_start, h_end)
         h_carry = h_next
 
