@@ -380,6 +380,21 @@ def _module_dtype(step) -> torch.dtype | None:
     return None
 
 
+def _step_inputs(step, x, h0) -> tuple[Callable, torch.Tensor, torch.Tensor]:
+    """The step function, ``x`` (B, T, D) in the module's dtype, and ``h0`` (B, H), zeros if None."""
+    f = _as_step_function(step)
+    x = _as_tensor("x", x, 3, _module_dtype(step))
+    B = x.shape[0]
+    if h0 is None:
+        hidden = getattr(step, "hidden_size", None)
+        if hidden is None:
+            raise ValueError("h0 is None and the step function has no hidden_size; pass h0 of shape (B, H).")
+        return f, x, x.new_zeros(B, hidden)
+    h0 = _as_tensor("h0", h0, 2, x.dtype)
+    check_dim("h0", h0, 0, B, "h0 has shape (B, H) with the batch size of x.")
+    return f, x, h0
+
+
 def _as_tensor(name: str, a, ndim, dtype) -> torch.Tensor:
     check_array(name, a, ndim)
     a = torch.as_tensor(a)
@@ -409,18 +424,8 @@ def autograd_step_jacobians(step, x, h0=None) -> np.ndarray:
     forward pass and keeps the diagonal blocks (examples do not interact). It checks the closed form
     :math:`\operatorname{diag}(f'(a_t)) W_{hh}` and serves cells that have no closed form here. Chapter 9.
     """
-    f = _as_step_function(step)
-    dtype = _module_dtype(step)
-    x = _as_tensor("x", x, 3, dtype)
+    f, x, h0 = _step_inputs(step, x, h0)
     B, T, _ = x.shape
-    if h0 is None:
-        hidden = getattr(step, "hidden_size", None)
-        if hidden is None:
-            raise ValueError("h0 is None and the step function has no hidden_size; pass h0 of shape (B, H).")
-        h0 = x.new_zeros(B, hidden)
-    else:
-        h0 = _as_tensor("h0", h0, 2, x.dtype)
-        check_dim("h0", h0, 0, B, "h0 has shape (B, H) with the batch size of x.")
     h = h0.detach()
     Js = []
     for t in range(T):
@@ -583,18 +588,8 @@ def autograd_hidden_gradients(step, x, loss_fn: Callable, h0=None) -> np.ndarray
     """
     if not callable(loss_fn):
         raise TypeError(f"loss_fn must be callable, got {type(loss_fn).__name__}; e.g. lambda h: h.sum().")
-    f = _as_step_function(step)
-    dtype = _module_dtype(step)
-    x = _as_tensor("x", x, 3, dtype)
+    f, x, h0 = _step_inputs(step, x, h0)
     B, T, _ = x.shape
-    if h0 is None:
-        hidden = getattr(step, "hidden_size", None)
-        if hidden is None:
-            raise ValueError("h0 is None and the step function has no hidden_size; pass h0 of shape (B, H).")
-        h0 = x.new_zeros(B, hidden)
-    else:
-        h0 = _as_tensor("h0", h0, 2, x.dtype)
-        check_dim("h0", h0, 0, B, "h0 has shape (B, H) with the batch size of x.")
     h = h0.detach().clone().requires_grad_(True)
     states = [h]
     for t in range(T):
