@@ -16,12 +16,13 @@ SOLUTIONS := $(sort $(wildcard solutions/*.ipynb))
 export PYTHONHASHSEED := 0
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: help venv book test lint unit nbval exercises html browser bench bench-notebooks clean
+.PHONY: help venv book test lint unit nbval exercises html browser bench bench-notebooks clean prereqs-book prereqs-test pdf
 
 help:
 	@echo "make book   - set up .venv, execute every chapter and build the HTML book (_build/html/index.html)"
 	@echo "make test   - set up .venv and run every check (lint, unit tests, nbval, exercises, book, browser)"
 	@echo "make exercises - regenerate the student notebooks in exercises/ from solutions/"
+	@echo "make pdf    - print the whole book as one PDF (_build/rnncourse.pdf)"
 	@echo "make bench  - run the benchmarks and write benchmarks/results/ (make bench-notebooks: notebook times)"
 
 # The environment is rebuilt whenever requirements.txt or pyproject.toml differ from what was installed.
@@ -48,7 +49,11 @@ widgets-js:
 	@cd $(VENV)/share/npm-tmp/html-manager/dist && cp embed-amd.js *.woff *.woff2 *.ttf *.eot *.svg $(CURDIR)/$(WIDGETS_JS)/
 	@rm -rf $(VENV)/share/npm-tmp
 
-book: venv
+# System prerequisites are checked first, in seconds, with the command that installs what is missing.
+prereqs-book prereqs-test prereqs-pdf:
+	@PYTHON=$(PYTHON) tools/prereqs.sh $(@:prereqs-%=%)
+
+book: prereqs-book venv
 	$(BIN)/jupyter-book build . -W --keep-going --all
 	@echo "The book is at $(CURDIR)/_build/html/index.html"
 
@@ -71,10 +76,14 @@ html: venv
 	     -e 's|offline_widgets: book/_ext|offline_widgets: $(CURDIR)/book/_ext|' _config.yml > _build/config-render.yml
 	$(BIN)/jupyter-book build . -W --keep-going --all --config _build/config-render.yml
 
+# The whole book as one PDF (the stored outputs printed by headless Chromium): _build/rnncourse.pdf
+pdf: prereqs-pdf venv
+	tools/pdf.sh _build/rnncourse.pdf
+
 browser: venv
 	$(BIN)/pytest tests/html -p no:cacheprovider -q
 
-test: venv
+test: prereqs-test venv
 	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory unit
 	$(MAKE) --no-print-directory nbval

@@ -1,18 +1,27 @@
-"""B1: the numpy reference (``rnncourse.reference``) against a classic single-sequence character RNN.
+"""B1: the numpy reference (``rnncourse.reference``) against a classic character RNN and a product bound.
 
-Both sides train a character model with full forward + backward + Adagrad per step at the classic settings
-V = 65, H = 100, T = 25. The baseline (:mod:`benchmarks.charrnn_baseline`) loops over characters with
-column vectors and one-hot inputs; the rnncourse side runs ``embedding_forward -> rnn_forward ->
-affine_forward -> softmax_cross_entropy`` and their backward functions on batches of B sequences (B = 1
-and B = 32). The embedding has D = V = 65 columns, so with ``W_embed = I`` it computes exactly the
-baseline's ``W_xh x_t`` (same number of multiply-adds per character). Throughput is characters per
-second: ``B * T * steps / seconds``.
+Both models train the same character model, with full forward + backward + Adagrad per step, at the classic
+settings V = 65, H = 100, T = 25, float64. The baseline (:mod:`benchmarks.charrnn_baseline`) is the fast
+classic single-sequence style (min-char-rnn): one-hot column vectors, ``np.dot``, ``np.tanh``, a loop per
+character in both passes. The rnncourse side runs ``embedding_forward -> rnn_forward -> affine_forward ->
+softmax_cross_entropy`` and the backward functions on batches of B sequences (B = 1 and B = 32); its
+embedding is the fixed identity (``W_embed = I``, D = V), so its inputs are the same one-hot vectors and it
+trains the same five parameters as the baseline (``W_xh``, ``W_hh``, ``b_h``, ``W_hy``, ``b_y``).
+
+The bound at batch 32 times only the matrix products of a reference step, each done once as one large
+product: the input parts, logits and every backward product over the whole block of ``B * T`` rows, plus the
+``T`` recurrent products of each pass that the recurrence forbids merging. Throughput is characters per
+second: ``B * T * steps / seconds``. All candidates are timed in the same process, alternating.
 """
 
 from __future__ import annotations
 
+import argparse
 import cProfile
+import json
 import pstats
+import subprocess
+import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -40,23 +49,23 @@ def corpus_ids(V: int = V, *, n: int = 200_000) -> np.ndarray:
 
 
 class ReferenceCharRNN:
-    """Character model built from ``rnncourse.reference`` functions, trained with Adagrad on batches.
+    """The baseline's model built from ``rnncourse.reference`` functions, trained with Adagrad on batches.
 
-    Parameters: ``W_embed (V, D)``, ``W_xh (H, D)``, ``W_hh (H, H)``, ``b_h (H,)``, ``W_hy (V, H)``,
-    ``b_y (V,)`` (float64). The loss is the mean cross-entropy over the ``B * T`` positions.
+    Parameters ``W_xh (H, V)``, ``W_hh (H, H)``, ``b_h (H,)``, ``W_hy (V, H)``, ``b_y (V,)`` (float64) with
+    the baseline's initialisation; the inputs are one-hot rows, the embedding ``W_embed = I`` (V, V) (not
+    trained). The loss is the mean cross-entropy over the ``B * T`` positions.
     """
 
-    names = ("W_embed", "W_xh", "W_hh", "b_h", "W_hy", "b_y")
+    names = ("W_xh", "W_hh", "b_h", "W_hy", "b_y")
 
-    def __init__(self, V: int = V, H: int = H, D: int | None = None, *, learning_rate=0.1, seed: int = 0):
-        D = V if D is None else D
+    def __init__(self, V: int = V, H: int = H, *, learning_rate=0.1, seed: int = 0):
         rng = np.random.default_rng(seed)
         self.learning_rate = learning_rate
-        self.W_embed = np.eye(V, D) if D == V else rng.standard_normal((V, D)) * 0.01
-        self.W_xh = rng.standard_normal((H, D)) * 0.01
+        self.W_embed = np.eye(V)  # one-hot inputs: x_t = W_embed[c_t] = e_{c_t}
+        self.W_xh = rng.standard_normal((H, V)) * 0.01
         self.W_hh = rng.standard_normal((H, H)) * 0.01
-        self.b_h = np.zeros(H)
         self.W_hy = rng.standard_normal((V, H)) * 0.01
+        self.b_h = np.zeros(H)
         self.b_y = np.zeros(V)
         self.memory = {name: np.zeros_like(getattr(self, name)) for name in self.names}
 
@@ -67,26 +76,54 @@ class ReferenceCharRNN:
         """
         from rnncourse import reference as ref
 
-        x, cache_e = ref.embedding_forward(ids, self.W_embed)
+        x, _ = ref.embedding_forward(ids, self.W_embed)
         hs, cache_r = ref.rnn_forward(x, h0, self.W_xh, self.W_hh, self.b_h)
         logits, cache_a = ref.affine_forward(hs, self.W_hy, self.b_y)
         loss, dlogits = ref.softmax_cross_entropy(logits, targets)
         dhs, dW_hy, db_y = ref.affine_backward(dlogits, cache_a)
-        dx, _, dW_xh, dW_hh, db_h = ref.rnn_backward(dhs, cache_r)
-        dW_embed = ref.embedding_backward(dx, cache_e)
-        grads = {"W_embed": dW_embed, "W_xh": dW_xh, "W_hh": dW_hh, "b_h": db_h, "W_hy": dW_hy, "b_y": db_y}
+        _, _, dW_xh, dW_hh, db_h = ref.rnn_backward(dhs, cache_r)
+        grads = {"W_xh": dW_xh, "W_hh": dW_hh, "b_h": db_h, "W_hy": dW_hy, "b_y": db_y}
         return float(loss), grads, hs[:, -1]
 
     def train_step(self, ids, targets, h0):
         """One forward + backward + Adagrad (gradients clipped to [-5, 5]); returns ``(loss, h_last)``."""
         loss, grads, h_last = self.loss_and_gradients(ids, targets, h0)
-        for name in self.names:
-            g = np.clip(grads[name], -5.0, 5.0)
-            m = self.memory[name]
+        for name in self.names:  # the baseline's update, line for line
+            g, m = grads[name], self.memory[name]
+            np.clip(g, -5.0, 5.0, out=g)
             m += g * g
             param = getattr(self, name)
-            param -= self.learning_rate * g / np.sqrt(m + 1e-8)
+            param += -self.learning_rate * g / np.sqrt(m + 1e-8)
         return loss, h_last
+
+
+def matrix_products(B: int, *, seed: int = 0):
+    """The matrix products of one reference training step at batch ``B``, each as one large product.
+
+    Returns a callable that computes them on random float64 arrays of the step's shapes: forward
+    ``X W_xh^T`` (all ``B T`` input parts), ``T`` recurrent products ``h W_hh^T``, the logits ``H_s W_hy^T``;
+    backward ``dY W_hy`` and ``dY^T H_s`` (output layer), ``T`` recurrent products ``delta W_hh``, and
+    ``Delta^T X``, ``Delta^T H_prev``, ``Delta W_xh`` (the RNN's weight and input gradients).
+    """
+    rng = np.random.default_rng(seed)
+    X, Hs, H_prev = rng.random((B * T, V)), rng.random((B * T, H)), rng.random((B * T, H))
+    dY, Delta, h = rng.random((B * T, V)), rng.random((B * T, H)), rng.random((B, H))
+    W_xh, W_hh, W_hy = rng.random((H, V)), rng.random((H, H)), rng.random((V, H))
+
+    def products():
+        X @ W_xh.T
+        for _ in range(T):
+            h @ W_hh.T
+        Hs @ W_hy.T
+        dY @ W_hy
+        dY.T @ Hs
+        for _ in range(T):
+            h @ W_hh
+        Delta.T @ X
+        Delta.T @ H_prev
+        Delta @ W_xh
+
+    return products
 
 
 def _baseline_runner(ids: np.ndarray, steps: int):
@@ -124,6 +161,16 @@ def _reference_runner(ids: np.ndarray, B: int, steps: int):
     return run, model
 
 
+def _bound_runner(B: int, steps: int):
+    products = matrix_products(B)
+
+    def run():
+        for _ in range(steps):
+            products()
+
+    return run
+
+
 def profile_reference(B: int, steps: int, *, top: int = 6) -> list[dict]:
     """Profile ``steps`` training steps of the reference model at batch ``B`` with cProfile.
 
@@ -148,70 +195,152 @@ def profile_reference(B: int, steps: int, *, top: int = 6) -> list[dict]:
     ]
 
 
-def run(*, quick: bool = False) -> dict:
-    """Run B1 and return its result payload (rows: one per implementation)."""
+def keep_freed_memory() -> bool:
+    """Ask glibc's allocator to keep freed memory in the process; True if it applied (Linux with glibc).
+
+    By default glibc returns the free memory at the top of its heap to the system once it exceeds a threshold
+    (and serves large blocks with ``mmap``), so a step that allocates and frees a few MB of temporaries
+    gets fresh pages from the kernel, zeroed, on every step: at batch 32 that costs about a third of the
+    step. Other allocators keep freed memory by default; so do the measurements here.
+    """
+    import ctypes
+    import ctypes.util
+
+    M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's malloc.h
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c"))
+        return bool(libc.mallopt(M_TRIM_THRESHOLD, 1 << 30)) and bool(libc.mallopt(M_MMAP_THRESHOLD, 1 << 25))
+    except (OSError, AttributeError, TypeError):
+        return False
+
+
+def measure(*, quick: bool = False, profile: bool = True) -> dict:
+    """Time the four candidates alternately in this process: characters per second of every repeat."""
     steps = (
-        {"baseline": 60, "ref_b1": 60, "ref_b32": 12}
+        {"baseline": 40, "ref_b1": 80, "ref_b32": 10, "bound_b32": 20}
         if not quick
-        else {"baseline": 4, "ref_b1": 4, "ref_b32": 2}
+        else {"baseline": 4, "ref_b1": 4, "ref_b32": 2, "bound_b32": 2}
     )
-    repeats = 15 if not quick else 2
+    repeats = 31 if not quick else 2
     ids = corpus_ids()
-    base, _ = _baseline_runner(ids, steps["baseline"])
-    ref1, _ = _reference_runner(ids, 1, steps["ref_b1"])
-    ref32, _ = _reference_runner(ids, 32, steps["ref_b32"])
-    t0 = time.perf_counter()
-    times = time_alternating({"baseline": base, "ref_b1": ref1, "ref_b32": ref32}, repeats=repeats, warmup=1)
-    chars = {
-        "baseline": T * steps["baseline"],
-        "ref_b1": T * steps["ref_b1"],
-        "ref_b32": 32 * T * steps["ref_b32"],
+    candidates = {
+        "baseline": _baseline_runner(ids, steps["baseline"])[0],
+        "ref_b1": _reference_runner(ids, 1, steps["ref_b1"])[0],
+        "ref_b32": _reference_runner(ids, 32, steps["ref_b32"])[0],
+        "bound_b32": _bound_runner(32, steps["bound_b32"]),
     }
-    cps = {k: [chars[k] / s for s in v] for k, v in times.items()}
+    times = time_alternating(candidates, repeats=repeats, warmup=1)
+    cps = {k: [BATCH[k] * T * steps[k] / s for s in v] for k, v in times.items()}
+    ms = {k: [1e3 * s / steps[k] for s in v] for k, v in times.items()}
+    out = {"steps_per_repeat": steps, "repeats": repeats, "chars_per_second": cps, "ms_per_step": ms}
+    if profile:
+        n = 80 if not quick else 2
+        out["profile"] = {"batch 1": profile_reference(1, n), "batch 32": profile_reference(32, n // 8 or 2)}
+    return out
+
+
+ALLOCATOR = "glibc mallopt: M_TRIM_THRESHOLD 1 GiB, M_MMAP_THRESHOLD 32 MiB"
+BATCH = {"baseline": 1, "ref_b1": 1, "ref_b32": 32, "bound_b32": 32}
+LABELS = {
+    "baseline": "classic char RNN (min-char-rnn style: one-hot columns, np.dot, loop per char)",
+    "ref_b1": "rnncourse.reference, batch 1",
+    "ref_b32": "rnncourse.reference, batch 32",
+    "bound_b32": "matrix products only, batch 32 (bound)",
+}
+
+
+def _measure_in_subprocess(allocator: str, quick: bool) -> dict:
+    cmd = [sys.executable, "-m", "benchmarks.b1_charrnn", "--worker", "--allocator", allocator]
+    cmd += ["--quick"] if quick else []
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=root)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _ratios(m: dict) -> dict:
+    cps = m["chars_per_second"]
     med = {k: median(v) for k, v in cps.items()}
-    labels = {
-        "baseline": ("classic char RNN (column vectors, one-hot, loop per char)", 1),
-        "ref_b1": ("rnncourse.reference, batch 1", 1),
-        "ref_b32": ("rnncourse.reference, batch 32", 32),
+    paired_b1 = [a / b for a, b in zip(cps["ref_b1"], cps["baseline"], strict=True)]
+    paired_b32 = [a / b for a, b in zip(cps["ref_b32"], cps["bound_b32"], strict=True)]
+    return {
+        "b1": med["ref_b1"] / med["baseline"],
+        "b32_bound": med["ref_b32"] / med["bound_b32"],
+        "b32": med["ref_b32"] / med["baseline"],
+        "paired_b1": median(paired_b1),
+        "paired_b32_bound": median(paired_b32),
     }
+
+
+def run(*, quick: bool = False) -> dict:
+    """Run B1 (two fresh processes: freed memory kept, then glibc's default) and return its result payload."""
+    t0 = time.perf_counter()
+    kept = _measure_in_subprocess("keep", quick)
+    default = _measure_in_subprocess("default", quick)
+    cps = kept["chars_per_second"]
+    med = {k: median(v) for k, v in cps.items()}
     rows = [
         {
-            "implementation": labels[k][0],
-            "batch": labels[k][1],
+            "implementation": LABELS[k],
+            "batch": BATCH[k],
             "chars/s (median)": round(med[k], 1),
             "chars/s (min)": round(min(cps[k]), 1),
             "chars/s (max)": round(max(cps[k]), 1),
-            "ms/step (median)": round(1e3 * median(times[k]) / steps[k], 3),
-            "speed-up vs baseline": round(med[k] / med["baseline"], 2),
+            "ms/step (median)": round(median(kept["ms_per_step"][k]), 3),
+            "vs classic": round(med[k] / med["baseline"], 2),
         }
-        for k in ("baseline", "ref_b1", "ref_b32")
+        for k in LABELS
     ]
-    paired_b1 = [a / b for a, b in zip(cps["ref_b1"], cps["baseline"], strict=True)]
-    paired_b32 = [a / b for a, b in zip(cps["ref_b32"], cps["baseline"], strict=True)]
+    r, d = _ratios(kept), _ratios(default)
     summary = {
-        "speed-up at batch 1 (target >= 2)": round(med["ref_b1"] / med["baseline"], 2),
-        "speed-up at batch 32 (target >= 20)": round(med["ref_b32"] / med["baseline"], 2),
-        "median of paired ratios, batch 1": round(median(paired_b1), 2),
-        "median of paired ratios, batch 32": round(median(paired_b32), 2),
-        "ratio of best throughputs, batch 1": round(max(cps["ref_b1"]) / max(cps["baseline"]), 2),
-        "ratio of best throughputs, batch 32": round(max(cps["ref_b32"]) / max(cps["baseline"]), 2),
+        "batch 1: reference / classic (chars/s)": round(r["b1"], 2),
+        "batch 32: reference / matrix-product bound (chars/s)": round(r["b32_bound"], 2),
+        "batch 32: reference / classic (chars/s)": round(r["b32"], 2),
+        "batch 1: median of paired ratios": round(r["paired_b1"], 2),
+        "batch 32 / bound: median of paired ratios": round(r["paired_b32_bound"], 2),
+        "glibc default allocator, batch 1: reference / classic": round(d["b1"], 2),
+        "glibc default allocator, batch 32: reference / bound": round(d["b32_bound"], 2),
     }
+    repeats = kept["repeats"]
     return {
-        "title": "B1: numpy reference vs a classic character RNN",
+        "title": "B1: numpy reference vs a classic character RNN and the matrix-product bound",
         "description": (
             f"Training throughput (characters per second) of one forward + backward + Adagrad step at "
-            f"V = {V}, H = {H}, T = {T} (float64). The baseline processes one sequence with column vectors "
-            "and one-hot inputs in a Python loop per character; rnncourse runs embedding -> rnn_forward -> "
-            "affine -> softmax cross-entropy and back on batches of 1 and 32 sequences. "
-            f"{repeats} alternating repeats; speed-up = ratio of median throughputs."
+            f"V = {V}, H = {H}, T = {T} (float64), same model and update on both sides. The classic baseline "
+            "processes one sequence with one-hot column vectors, np.dot and a Python loop per character "
+            "(min-char-rnn style); rnncourse runs embedding (one-hot) -> rnn_forward -> affine -> softmax "
+            "cross-entropy and back on batches of 1 and 32 sequences. The bound times only the matrix "
+            "products of a batch-32 step, each as one large product (the T recurrent products of each pass "
+            f"stay separate). All four alternate in one fresh process, {repeats} repeats; ratios of median "
+            "throughputs. glibc's allocator is set to keep freed memory in the process (mallopt); the last "
+            "two lines repeat the measurement in a second process with its default, which returns the freed "
+            "temporaries of every step to the system and pays for fresh pages on the next."
         ),
-        "settings": {"V": V, "H": H, "T": T, "D": V, "repeats": repeats, "steps_per_repeat": steps},
+        "settings": {
+            **{"V": V, "H": H, "T": T, "D": V, "repeats": repeats},
+            "steps_per_repeat": kept["steps_per_repeat"],
+            "allocator": ALLOCATOR if kept["allocator_applied"] else "default (mallopt unavailable)",
+        },
         "summary": summary,
         "rows": rows,
-        "raw": {"chars_per_second": cps},
-        "profile": {
-            "batch 1": profile_reference(1, 40 if not quick else 2),
-            "batch 32": profile_reference(32, 10 if not quick else 2),
-        },
+        "raw": {"chars_per_second": cps, "default_allocator_chars_per_second": default["chars_per_second"]},
+        "profile": kept["profile"],
         "seconds": round(time.perf_counter() - t0, 2),
     }
+
+
+def _main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--worker", action="store_true", help="measure in this process and print JSON")
+    parser.add_argument("--allocator", choices=("keep", "default"), default="keep")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes")
+    args = parser.parse_args(argv)
+    if not args.worker:
+        print(json.dumps(run(quick=args.quick)["summary"], indent=2))
+        return
+    applied = keep_freed_memory() if args.allocator == "keep" else False
+    result = measure(quick=args.quick, profile=args.allocator == "keep")
+    print(json.dumps({**result, "allocator_applied": applied}))
+
+
+if __name__ == "__main__":
+    _main()

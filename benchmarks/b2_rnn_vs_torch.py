@@ -63,8 +63,8 @@ def run(*, quick: bool = False) -> dict:
         "description": (
             "Time of one forward + backward pass, batch-first float32, same weights; "
             "15 (first size) and 5 (second size) alternating repeats after one warm-up round, medians. "
-            "Target: ratio <= 1.25. The ratio of the best (fastest) times is less sensitive to other "
-            "programs running on the machine. "
+            "The ratio of the best (fastest) times is less sensitive to other programs running on the "
+            "machine. "
             f"torch threads: {torch.get_num_threads()} (the machine default)."
         ),
         "settings": {

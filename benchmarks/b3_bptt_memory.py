@@ -2,9 +2,10 @@
 
 A small RNN (``rnncourse.topologies.ManyToMany``: an ``rnncourse.modules.RNN`` with D = 1, H = 128, B = 1,
 plus a linear read-out) trains for one pass over a single sequence of length T (next-value prediction of a
-noisy sum of sines, mean squared error at every step) with ``rnncourse.bptt.train_on_sequence``:
+noisy sum of sines, mean squared error at every step) with ``rnncourse.training.fit`` on the windows of
+``rnncourse.bptt.stream_windows`` and the loss function ``rnncourse.bptt.carried_state``:
 
-* full BPTT: one forward pass over all T steps, one backward pass, one update;
+* full BPTT: one window of all T steps: one forward pass, one backward pass, one update;
 * truncated BPTT (k = 50): T / k segments, each forward + backward + update, the hidden state carried
   across segments and detached (``h.detach()``), so no graph outlives its segment.
 
@@ -63,7 +64,7 @@ def _sequence(T: int, seed: int = 0):
     gen = torch.Generator().manual_seed(seed)
     t = torch.arange(T + 1, dtype=torch.float32)
     signal = torch.sin(0.07 * t) + 0.5 * torch.sin(0.31 * t + 1.0) + 0.1 * torch.randn(T + 1, generator=gen)
-    return signal[:-1].reshape(1, T, 1), signal[1:].reshape(1, T, 1)
+    return signal[:-1].reshape(T, 1), signal[1:].reshape(T, 1)
 
 
 class _Packed:
@@ -132,28 +133,35 @@ def worker(mode: str, T: int, k: int = K, hidden: int = H, seed: int = 0) -> dic
 
     Two passes from the same initial weights: the first (no hooks) is timed and gives the rise of the
     resident set; the second counts the activation bytes with :class:`ActivationMeter`. Training goes
-    through ``rnncourse.bptt.train_on_sequence`` (TBPTT(k, k) or full BPTT) on a
-    ``rnncourse.topologies.ManyToMany`` model (an ``rnncourse.modules.RNN`` plus a linear read-out).
+    through ``rnncourse.training.fit`` with ``rnncourse.bptt.stream_windows`` and ``carried_state``
+    (TBPTT(k, k), or full BPTT with one window of T steps) on a ``rnncourse.topologies.ManyToMany`` model
+    (an ``rnncourse.modules.RNN`` plus a linear read-out).
 
     Returns a dict with ``seconds``, ``activation_bytes``, ``rss_rise_kb``, ``updates`` and ``final_loss``.
     """
     import torch
 
-    from rnncourse.bptt import train_on_sequence
+    from rnncourse.bptt import carried_state, stream_windows
+    from rnncourse.training import fit
+
+    def one_pass(model, opt, x, target, window):
+        """One pass: TBPTT(window, window) over the sequence (window = T: full BPTT); the losses."""
+        windows = stream_windows(x, target, 1, window, epochs=1)
+        return fit(model, windows, opt, steps=-(-len(x) // window), loss_fn=carried_state()).loss
 
     torch.manual_seed(seed)
-    x, y = _sequence(T, seed)
-    window = None if mode == "full" else k
+    x, target = _sequence(T, seed)
+    window = T if mode == "full" else k
     # warm-up on a short sequence: first-call allocations are not part of the measurement
     model, opt = _model_and_optimizer(hidden, seed)
-    train_on_sequence(model, x[:, : 2 * k], y[:, : 2 * k], opt, k)
+    one_pass(model, opt, x[: 2 * k], target[: 2 * k], k)
 
     model, opt = _model_and_optimizer(hidden, seed)
     rss_before = _status_kb("VmRSS")
     reset = _reset_peak_rss()
     maxrss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     t0 = time.perf_counter()
-    losses = train_on_sequence(model, x, y, opt, window)
+    losses = one_pass(model, opt, x, target, window)
     seconds = time.perf_counter() - t0
     hwm = _status_kb("VmHWM")
     if reset and rss_before is not None and hwm is not None:
@@ -163,9 +171,9 @@ def worker(mode: str, T: int, k: int = K, hidden: int = H, seed: int = 0) -> dic
         method = "ru_maxrss delta"
 
     model, opt = _model_and_optimizer(hidden, seed)
-    meter = ActivationMeter([*model.parameters(), x, y])
+    meter = ActivationMeter([*model.parameters(), x, target])
     with torch.autograd.graph.saved_tensors_hooks(meter.pack, meter.unpack):
-        train_on_sequence(model, x, y, opt, window)
+        one_pass(model, opt, x, target, window)
     return {
         "mode": mode,
         "T": T,

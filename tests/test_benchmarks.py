@@ -67,7 +67,7 @@ def test_baseline_agrees_with_the_numpy_reference():
     pytest.importorskip("rnncourse.reference")
     V, H, T = 7, 5, 6
     base, inputs, targets, h_prev = _small_problem(V, H, T)
-    ref = ReferenceCharRNN(V, H, seed=3)  # D = V and W_embed = I: the same model as the baseline
+    ref = ReferenceCharRNN(V, H, seed=3)  # one-hot inputs (W_embed = I): the same model as the baseline
     ref.W_xh, ref.W_hh, ref.W_hy = base.W_xh.copy(), base.W_hh.copy(), base.W_hy.copy()
     ref.b_h, ref.b_y = base.b_h[:, 0].copy(), base.b_y[:, 0].copy()
     loss_b, grads_b, h_b = base.loss_and_gradients(inputs, targets, h_prev)
@@ -79,13 +79,13 @@ def test_baseline_agrees_with_the_numpy_reference():
     np.testing.assert_allclose(T * grads_r["b_h"], grads_b["b_h"][:, 0], rtol=1e-9, atol=1e-14)
 
 
-def test_adagrad_update_clips_and_returns_the_largest_gradient():
+def test_adagrad_update_clips_in_place_and_computes_no_diagnostic():
     model = ClassicCharRNN(3, 2, learning_rate=0.5)
     before = model.W_hh.copy()
     grads = {name: np.zeros_like(getattr(model, name)) for name in PARAMETERS}
     grads["W_hh"][0, 1] = 20.0  # clipped to 5: Adagrad's first step is lr * g / |g| = lr
-    largest = model.adagrad_update_(grads)
-    assert largest == 20.0
+    assert model.adagrad_update_(grads) is None  # nothing but the update in the timed step
+    assert grads["W_hh"][0, 1] == 5.0
     assert model.W_hh[0, 1] == pytest.approx(before[0, 1] - 0.5, rel=1e-9)
     assert model.memory["W_hh"][0, 1] == 25.0
     np.testing.assert_array_equal(np.delete(model.W_hh.ravel(), 1), np.delete(before.ravel(), 1))
@@ -101,6 +101,29 @@ def test_training_steps_lower_the_loss():
     for _ in range(30):
         model.train_step(inputs, targets, h0)
     assert model.loss_and_gradients(inputs, targets, h0)[0] < 0.5 * first
+
+
+def test_reference_trains_the_five_parameters_of_the_baseline_with_its_update():
+    ref = ReferenceCharRNN(7, 5, seed=3)
+    rng = np.random.default_rng(0)
+    ids, targets, h0 = rng.integers(0, 7, (2, 6)), rng.integers(0, 7, (2, 6)), np.zeros((2, 5))
+    _, grads, _ = ref.loss_and_gradients(ids, targets, h0)
+    before = {name: getattr(ref, name).copy() for name in ref.names}
+    embed = ref.W_embed.copy()
+    ref.train_step(ids, targets, h0)
+    assert set(ref.names) == set(PARAMETERS)
+    for name in ref.names:  # Adagrad's first step from zero memory, gradients clipped to [-5, 5]
+        g = np.clip(grads[name], -5.0, 5.0)
+        want = before[name] - ref.learning_rate * g / np.sqrt(g * g + 1e-8)
+        np.testing.assert_allclose(getattr(ref, name), want, rtol=1e-12, atol=1e-15)
+    np.testing.assert_array_equal(ref.W_embed, embed)  # the one-hot embedding is not trained
+
+
+def test_matrix_product_bound_runs_the_products_of_a_step():
+    from benchmarks.b1_charrnn import matrix_products
+
+    products = matrix_products(2)
+    assert products() is None
 
 
 def test_time_alternating_runs_candidates_in_turn():

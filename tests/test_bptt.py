@@ -1,4 +1,4 @@
-"""Truncated BPTT: the course's form (reach k), TBPTT(k1, k2), stream batching, memory."""
+"""Truncated BPTT: the course's form (reach k), TBPTT(k1, k2), stream windows, the carried state, memory."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from rnncourse import bptt
 from rnncourse.modules import RNN
 from rnncourse.reference import rnn_backward, rnn_forward
 from rnncourse.topologies import ManyToMany, ManyToOne, OneToMany
-from rnncourse.training import fit
+from rnncourse.training import accuracy, default_loss, fit
 
 
 @pytest.fixture(autouse=True)
@@ -96,12 +96,12 @@ def test_numpy_k_at_least_T_is_full_bptt(problem, k):
 @pytest.mark.parametrize("k", [T, 40])
 def test_torch_k_at_least_T_is_full_bptt(k):
     x = torch.randint(0, 4, (3, T), generator=torch.Generator().manual_seed(1))
-    y = torch.randint(0, 4, (3, T), generator=torch.Generator().manual_seed(2))
+    target = torch.randint(0, 4, (3, T), generator=torch.Generator().manual_seed(2))
     model = ManyToMany(4, 6, 4, num_layers=2, dtype=torch.float64, seed=0)
-    loss = torch.nn.functional.cross_entropy(model(x).reshape(-1, 4), y.reshape(-1))
+    loss = torch.nn.functional.cross_entropy(model(x).reshape(-1, 4), target.reshape(-1))
     full = torch.autograd.grad(loss, list(model.parameters()))
     model.zero_grad()
-    value = bptt.truncated_backward(model, x, y, k)
+    value = bptt.truncated_backward(model, x, target, k)
     assert abs(float(value) - float(loss.detach())) < 1e-12
     for g_full, p in zip(full, model.parameters(), strict=True):
         assert _rel(p.grad.numpy(), g_full.numpy()) < 1e-12
@@ -152,7 +152,7 @@ def test_torch_truncated_equals_sum_of_windows_rebuilt_from_scratch(k):
     Tn = 11
     gen = torch.Generator().manual_seed(3)
     x = torch.randint(0, 5, (2, Tn), generator=gen)
-    y = torch.randint(0, 5, (2, Tn), generator=gen)
+    target = torch.randint(0, 5, (2, Tn), generator=gen)
     model = ManyToMany(5, 6, 5, num_layers=2, dtype=torch.float64, seed=1)
     params = list(model.parameters())
     ref = [torch.zeros_like(p) for p in params]
@@ -161,11 +161,11 @@ def test_torch_truncated_equals_sum_of_windows_rebuilt_from_scratch(k):
         with torch.no_grad():
             h = None if s == 0 else model(x[:, :s], return_state=True)[1]
         out = model(x[:, s : t + 1], h0=h)
-        loss_t = torch.nn.functional.cross_entropy(out[:, -1], y[:, t]) / Tn
+        loss_t = torch.nn.functional.cross_entropy(out[:, -1], target[:, t]) / Tn
         for r, g in zip(ref, torch.autograd.grad(loss_t, params), strict=True):
             r += g
     model.zero_grad()
-    bptt.truncated_backward(model, x, y, k)
+    bptt.truncated_backward(model, x, target, k)
     for p, r in zip(params, ref, strict=True):
         assert _rel(p.grad.numpy(), r.numpy()) < 1e-12
 
@@ -205,11 +205,11 @@ def test_tbptt_gradients_equal_brute_force(k1, k2):
     Tn = 13
     gen = torch.Generator().manual_seed(5)
     x = torch.randint(0, 4, (3, Tn), generator=gen)
-    y = torch.randint(0, 4, (3, Tn), generator=gen)
+    target = torch.randint(0, 4, (3, Tn), generator=gen)
     model = ManyToMany(4, 5, 4, num_layers=2, dtype=torch.float64, seed=2)
     names = [n for n, _ in model.named_parameters()]
     params = list(model.parameters())
-    ours = bptt.tbptt_gradients(model, x, y, k1, k2)
+    ours = bptt.tbptt_gradients(model, x, target, k1, k2)
     # brute force: update m takes the losses of steps [m k1, (m+1) k1),
     # backpropagated to step max(0, m k1 - (k2 - k1))
     expected = []
@@ -219,9 +219,8 @@ def test_tbptt_gradients_equal_brute_force(k1, k2):
         with torch.no_grad():
             h = None if start == 0 else model(x[:, :start], return_state=True)[1]
         out = model(x[:, start:stop], h0=h)
-        losses = [
-            torch.nn.functional.cross_entropy(out[:, t - start], y[:, t]) for t in range(loss_start, stop)
-        ]
+        ce = torch.nn.functional.cross_entropy
+        losses = [ce(out[:, t - start], target[:, t]) for t in range(loss_start, stop)]
         expected.append(torch.autograd.grad(sum(losses) / len(losses), params))
     assert len(ours) == len(expected) == -(-Tn // k1)
     for got, exp in zip(ours, expected, strict=True):
@@ -232,13 +231,13 @@ def test_tbptt_gradients_equal_brute_force(k1, k2):
 def test_tbptt_k_k_is_detach_every_k_steps():
     gen = torch.Generator().manual_seed(6)
     x = torch.randn(2, 12, 3, generator=gen, dtype=torch.float64)
-    y = torch.randn(2, 12, 4, generator=gen, dtype=torch.float64)
+    target = torch.randn(2, 12, 4, generator=gen, dtype=torch.float64)
     rnn = RNN(3, 4, dtype=torch.float64, seed=3)
-    ours = bptt.tbptt_gradients(rnn, x, y, 4)
+    ours = bptt.tbptt_gradients(rnn, x, target, 4)
     h = None
     for m, start in enumerate(range(0, 12, 4)):
         hs, h_n = rnn(x[:, start : start + 4], None if h is None else h.detach())
-        loss = sum(torch.nn.functional.mse_loss(hs[:, j], y[:, start + j]) for j in range(4)) / 4
+        loss = sum(torch.nn.functional.mse_loss(hs[:, j], target[:, start + j]) for j in range(4)) / 4
         g = torch.autograd.grad(loss, rnn.cells[0].W_hh)[0]
         assert _rel(ours[m]["cells.0.W_hh"].numpy(), g.numpy()) < 1e-12
         h = h_n
@@ -247,10 +246,10 @@ def test_tbptt_k_k_is_detach_every_k_steps():
 def test_tbptt_single_window_is_full_bptt():
     gen = torch.Generator().manual_seed(7)
     x = torch.randint(0, 4, (2, 8), generator=gen)
-    y = torch.randint(0, 4, (2, 8), generator=gen)
+    target = torch.randint(0, 4, (2, 8), generator=gen)
     model = ManyToMany(4, 5, 4, dtype=torch.float64, seed=0)
-    (grads,) = bptt.tbptt_gradients(model, x, y, 8)
-    loss = torch.nn.functional.cross_entropy(model(x).reshape(-1, 4), y.reshape(-1))
+    (grads,) = bptt.tbptt_gradients(model, x, target, 8)
+    loss = torch.nn.functional.cross_entropy(model(x).reshape(-1, 4), target.reshape(-1))
     full = torch.autograd.grad(loss, list(model.parameters()))
     for (n, _), g in zip(model.named_parameters(), full, strict=True):
         assert _rel(grads[n].numpy(), g.numpy()) < 1e-12
@@ -261,28 +260,28 @@ def test_tbptt_single_window_is_full_bptt():
 # ------------------------------------------------------------------------------------------------------------
 
 
-def test_stream_batches_reconstruct_the_sequence():
+def test_stream_windows_reconstruct_the_sequence():
     seq = np.arange(103)
-    batches = bptt.stream_batches(seq, batch_size=4, seq_len=6)
+    windows = list(bptt.stream_windows(seq, seq + 1000, 4, 6, epochs=2))
     L = 103 // 4
-    assert all(b.shape[0] == 4 for b in batches)
-    assert [b.shape[1] for b in batches] == [6, 6, 6, 6, 1]
-    rows = np.concatenate(batches, axis=1)
-    assert np.array_equal(rows.reshape(-1), seq[: 4 * L])
-    # row b of batch i continues row b of batch i - 1
-    for prev, nxt in zip(batches[:-1], batches[1:], strict=True):
-        assert np.array_equal(nxt[:, 0], prev[:, -1] + 1)
-    dropped = bptt.stream_batches(seq, batch_size=4, seq_len=6, drop_last=True)
-    assert [b.shape[1] for b in dropped] == [6, 6, 6, 6]
+    assert [w[0].shape for w in windows[:5]] == [(4, 6)] * 4 + [(4, 1)]  # the last window is shorter
+    assert [w[2] for w in windows] == [True, False, False, False, False] * 2  # reset at every pass
+    rows = torch.cat([w[0] for w in windows[:5]], 1)
+    assert torch.equal(rows.reshape(-1), torch.arange(4 * L))
+    assert rows.dtype == torch.int64 and all(torch.equal(t, x + 1000) for x, t, _ in windows)
+    for (prev, _, _), (nxt, _, _) in zip(windows[:4], windows[1:5], strict=True):  # row b continues row b
+        assert torch.equal(nxt[:, 0], prev[:, -1] + 1)
+    assert all(torch.equal(a[0], b[0]) for a, b in zip(windows[:5], windows[5:], strict=True))
 
 
-def test_stream_batches_with_targets_and_tensors():
-    ids = torch.arange(50)
-    pairs = bptt.stream_batches(ids[:-1], ids[1:], batch_size=3, seq_len=4)
-    for xb, yb in pairs:
-        assert torch.equal(yb, xb + 1)
-    xs = torch.cat([p[0] for p in pairs], 1)
-    assert torch.equal(xs.reshape(-1), ids[: 3 * (49 // 3)])
+def test_stream_windows_forever_and_dtype():
+    signal = np.linspace(0.0, 1.0, 41)
+    it = bptt.stream_windows(signal[:-1, None], signal[1:, None], 2, 5)
+    windows = [next(it) for _ in range(9)]  # 20 steps per stream: 4 windows per pass, forever
+    assert [w[2] for w in windows] == [True, False, False, False] * 2 + [True]
+    assert windows[0][0].shape == (2, 5, 1) and windows[0][0].dtype == torch.get_default_dtype()
+    x64 = next(bptt.stream_windows(signal[:-1], signal[1:], 2, 5, dtype=torch.float64))[0]
+    assert x64.dtype == torch.float64 and torch.equal(x64[1], torch.as_tensor(signal[20:25]))
 
 
 def test_carried_state_equals_previous_final_state_without_history():
@@ -318,25 +317,54 @@ class _Recorder(ManyToMany):
         return (y, h_n) if return_state else y
 
 
-def test_fit_stream_training_carries_detached_state():
+def test_fit_with_carried_state_carries_the_detached_state_and_resets():
     seq = torch.randint(0, 5, (121,), generator=torch.Generator().manual_seed(1))
     model = _Recorder(5, 8, 5, seed=0)
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
-    hist = fit(model, (seq[:-1], seq[1:]), opt, tbptt=6, stream=True, batch_size=4, epochs=1, progress=False)
-    assert len(hist.loss) == 5  # 120 // 4 = 30 steps per stream, 5 segments of 6
-    assert model.calls[0][0] is None
-    for (_, h_end_prev), (h_start, _) in zip(model.calls[:-1], model.calls[1:], strict=True):
-        assert torch.equal(h_start, h_end_prev)
-        assert not h_start.requires_grad and h_start.grad_fn is None
+    loss_fn = bptt.carried_state(metrics={"accuracy": accuracy})
+    hist = fit(model, bptt.stream_windows(seq[:-1], seq[1:], 4, 6, epochs=2), opt, steps=20, loss_fn=loss_fn)
+    assert len(hist) == 10 and hist.stop_reason == "data"  # 120 // 4 = 30 steps per stream: 5 windows a pass
+    assert len(hist.metrics["accuracy"]) == 10
+    starts = [h0 for h0, _ in model.calls]
+    assert starts[0] is None and starts[5] is None  # reset at the start of each pass
+    for m in (*range(1, 5), *range(6, 10)):
+        assert torch.equal(starts[m], model.calls[m - 1][1])  # the previous window's final state ...
+        assert not starts[m].requires_grad and starts[m].grad_fn is None  # ... detached
+    assert torch.equal(loss_fn.h, model.calls[-1][1]) and loss_fn.h.grad_fn is None
 
 
-def test_fit_tbptt_with_overlap_runs_and_learns_next_token():
+def test_carried_state_equals_the_hand_written_loop():
+    """fit + stream_windows + carried_state = carry the state, h = h.detach() every k steps, by hand."""
+    ids = torch.arange(161) % 7
+    xs, ts = bptt.to_streams(ids[:-1], 4), bptt.to_streams(ids[1:], 4)
+    model = ManyToMany(7, 8, 7, dtype=torch.float64, seed=0)
+    opt = torch.optim.SGD(model.parameters(), lr=0.5)
+    losses, h = [], None
+    for s in range(0, 40, 8):
+        if h is not None:
+            h = h.detach()
+        y, h = model(xs[:, s : s + 8], h0=h, return_state=True)
+        loss = default_loss(y, ts[:, s : s + 8])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    by_hand = [p.detach().clone() for p in model.parameters()]
+    model = ManyToMany(7, 8, 7, dtype=torch.float64, seed=0)
+    opt = torch.optim.SGD(model.parameters(), lr=0.5)
+    windows = bptt.stream_windows(ids[:-1], ids[1:], 4, 8)
+    hist = fit(model, windows, opt, steps=5, loss_fn=bptt.carried_state())
+    assert hist.loss == pytest.approx(losses, rel=1e-12)
+    for a, b in zip(by_hand, model.parameters(), strict=True):
+        assert torch.allclose(a, b, rtol=1e-12, atol=1e-14)
+
+
+def test_fit_stateful_learns_next_token():
     ids = torch.arange(400) % 5  # next token = (token + 1) mod 5
     model = ManyToMany(5, 16, 5, seed=0)
     opt = torch.optim.Adam(model.parameters(), lr=0.02)
-    hist = fit(
-        model, (ids[:-1], ids[1:]), opt, tbptt=(5, 8), stream=True, batch_size=4, epochs=3, progress=False
-    )
+    windows = bptt.stream_windows(ids[:-1], ids[1:], 4, 5)
+    hist = fit(model, windows, opt, steps=60, loss_fn=bptt.carried_state())
     assert hist.loss[-1] < 0.1 * hist.loss[0]
 
 
@@ -346,15 +374,17 @@ def test_fit_tbptt_with_overlap_runs_and_learns_next_token():
 
 
 def _peak(T_len, k):
+    """One pass of stateful training over 2 streams of T_len steps, TBPTT(k, k) (k = T_len: full BPTT)."""
     gen = torch.Generator().manual_seed(0)
-    x = torch.randint(0, 4, (2, T_len), generator=gen)
-    y = torch.randint(0, 4, (2, T_len), generator=gen)
+    x = torch.randint(0, 4, (2 * T_len,), generator=gen)
+    target = torch.randint(0, 4, (2 * T_len,), generator=gen)
     model = ManyToMany(4, 16, 4, seed=0)
     opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    windows = bptt.stream_windows(x, target, 2, k or T_len, epochs=1)
     with bptt.SavedTensorMeter() as meter:
-        losses = bptt.train_on_sequence(model, x, y, opt, k)
+        hist = fit(model, windows, opt, steps=T_len, loss_fn=bptt.carried_state())
     assert meter.current_bytes == 0  # every graph was freed
-    return meter.peak_bytes, losses
+    return meter.peak_bytes, hist.loss
 
 
 def test_saved_memory_flat_for_tbptt_and_growing_for_full_bptt():
@@ -377,26 +407,26 @@ def test_saved_memory_flat_for_tbptt_and_growing_for_full_bptt():
 
 def test_k_must_be_positive(problem):
     _, x, h0, W_xh, W_hh, b_h, dhs = problem
-    with pytest.raises(ValueError, match=r"k must be a positive integer .* got 0"):
+    with pytest.raises(ValueError, match=r"k must be an integer >= 1, got 0"):
         bptt.truncated_gradients(x, h0, W_xh, W_hh, b_h, dhs, 0)
 
 
 def test_k_must_be_an_integer(problem):
     _, x, h0, W_xh, W_hh, b_h, dhs = problem
-    with pytest.raises(TypeError, match=r"k must be a positive integer .* got 2.5 of type float"):
+    with pytest.raises(TypeError, match=r"k must be an integer >= 1, got 2.5 of type float"):
         bptt.window_gradients(x, h0, W_xh, W_hh, b_h, dhs, 2.5)
 
 
 def test_dhs_shape_must_match(problem):
     _, x, h0, W_xh, W_hh, b_h, dhs = problem
-    with pytest.raises(ValueError, match=r"dhs must have the shape .* \(2, 9, 4\), got \(2, 8, 4\)"):
+    with pytest.raises(ValueError, match=r"dhs has shape \(2, 8, 4\), expected \(2, 9, 4\)"):
         bptt.truncated_gradients(x, h0, W_xh, W_hh, b_h, dhs[:, :8], 2)
 
 
 def test_torch_k_must_be_positive():
     model = ManyToMany(3, 4, 3, seed=0)
     x = torch.zeros(1, 5, dtype=torch.long)
-    with pytest.raises(ValueError, match=r"k must be a positive integer .* got -1"):
+    with pytest.raises(ValueError, match=r"k must be an integer >= 1, got -1"):
         bptt.truncated_backward(model, x, x, -1)
 
 
@@ -406,7 +436,7 @@ def test_k2_smaller_than_k1_is_unsupported():
 
 
 def test_k1_must_be_positive():
-    with pytest.raises(ValueError, match=r"k1 must be a positive integer .* got 0"):
+    with pytest.raises(ValueError, match=r"k1 must be an integer >= 1, got 0"):
         bptt.tbptt_segments(10, 0)
 
 
@@ -415,9 +445,29 @@ def test_sequence_shorter_than_one_segment():
         bptt.tbptt_segments(3, 5)
 
 
-def test_stream_shorter_than_one_segment():
-    with pytest.raises(ValueError, match=r"has 5 steps, shorter than one segment of seq_len=6"):
-        bptt.stream_batches(np.arange(20), batch_size=4, seq_len=6)
+def test_stream_windows_validation():
+    with pytest.raises(ValueError, match=r"Each of the 4 streams has 5 steps, fewer than k=6"):
+        bptt.stream_windows(np.arange(20), np.arange(20), 4, 6)
+    with pytest.raises(ValueError, match=r"target has size 4 along axis 1 .* expected 5"):
+        bptt.stream_windows(np.arange(20), np.arange(16), 4, 2)
+    with pytest.raises(ValueError, match=r"k must be an integer >= 1, got 0"):
+        bptt.stream_windows(np.arange(20), np.arange(20), 4, 0)
+    with pytest.raises(ValueError, match=r"epochs must be an integer >= 1, got 0"):
+        bptt.stream_windows(np.arange(20), np.arange(20), 4, 2, epochs=0)
+    with pytest.raises(TypeError, match=r"x must be an array"):
+        bptt.stream_windows(list(range(20)), np.arange(20), 4, 2)
+
+
+def test_carried_state_validation():
+    with pytest.raises(TypeError, match=r"loss must be callable"):
+        bptt.carried_state(loss="mse")
+    with pytest.raises(TypeError, match=r"metrics must map names \(str\) to callables"):
+        bptt.carried_state(metrics={"accuracy": 1})
+    x = torch.zeros(1, 5, dtype=torch.long)
+    with pytest.raises(ValueError, match=r"carried_state reads batches \(x, target, reset\), got tuple"):
+        bptt.carried_state()(ManyToMany(3, 4, 3, seed=0), (x, x), 0)
+    with pytest.raises(TypeError, match=r"truncated BPTT needs a stateful model .* got ManyToOne"):
+        bptt.carried_state()(ManyToOne(3, 4, 3, seed=0), (x, x, True), 0)
 
 
 def test_fewer_items_than_streams():
@@ -427,7 +477,7 @@ def test_fewer_items_than_streams():
 
 def test_xy_time_mismatch():
     model = ManyToMany(3, 4, 3, seed=0)
-    with pytest.raises(ValueError, match=r"y has size 4 along axis 1 .* expected 5"):
+    with pytest.raises(ValueError, match=r"target has size 4 along axis 1 .* expected 5"):
         bptt.truncated_backward(
             model, torch.zeros(1, 5, dtype=torch.long), torch.zeros(1, 4, dtype=torch.long), 2
         )
@@ -436,14 +486,14 @@ def test_xy_time_mismatch():
 def test_model_without_per_step_output_is_rejected():
     model = OneToMany(3, 4, 3, seed=0)
     x = torch.zeros(1, 5, dtype=torch.long)
-    with pytest.raises(TypeError, match=r"OneToMany has no output at every step"):
+    with pytest.raises(TypeError, match=r"needs a stateful model with an output at every step.* OneToMany"):
         next(bptt.tbptt_windows(model, x, x, 2))
 
 
 def test_many_to_one_is_rejected():
     model = ManyToOne(3, 4, 3, seed=0)
     x = torch.zeros(1, 5, dtype=torch.long)
-    with pytest.raises(TypeError, match=r"ManyToOne has no output at every step"):
+    with pytest.raises(TypeError, match=r"needs a stateful model with an output at every step.* ManyToOne"):
         bptt.truncated_backward(model, x, x, 2)
 
 
@@ -468,15 +518,15 @@ def _square_error_sum(y_t, target_t):
 def test_tbptt_custom_step_loss_equals_per_step_definition(k1, k2):
     gen = torch.Generator().manual_seed(8)
     x = torch.randn(2, 11, 3, generator=gen, dtype=torch.float64)
-    y = torch.randn(2, 11, 4, generator=gen, dtype=torch.float64)
+    target = torch.randn(2, 11, 4, generator=gen, dtype=torch.float64)
     rnn = RNN(3, 4, dtype=torch.float64, seed=4)
-    ours = bptt.tbptt_gradients(rnn, x, y, k1, k2, step_loss=_square_error_sum)
+    ours = bptt.tbptt_gradients(rnn, x, target, k1, k2, step_loss=_square_error_sum)
     for got, seg in zip(ours, bptt.tbptt_segments(11, k1, k2), strict=True):
         with torch.no_grad():
             h = None if seg.start == 0 else rnn(x[:, : seg.start])[1]
         hs, _ = rnn(x[:, seg.start : seg.stop], h)
         steps = range(seg.loss_start, seg.stop)
-        loss = sum(_square_error_sum(hs[:, t - seg.start], y[:, t]) for t in steps) / len(steps)
+        loss = sum(_square_error_sum(hs[:, t - seg.start], target[:, t]) for t in steps) / len(steps)
         g = torch.autograd.grad(loss, rnn.cells[0].W_hh)[0]
         assert _rel(got["cells.0.W_hh"].numpy(), g.numpy()) < 1e-12
 
@@ -496,11 +546,11 @@ def test_default_window_loss_is_one_call_over_the_window():
 def test_full_bptt_window_loss_equals_mean_of_step_losses():
     gen = torch.Generator().manual_seed(9)
     x = torch.randint(0, 5, (3, 10), generator=gen)
-    y = torch.randint(0, 5, (3, 10), generator=gen)
+    target = torch.randint(0, 5, (3, 10), generator=gen)
     model = ManyToMany(5, 6, 5, dtype=torch.float64, seed=1)
-    (w,) = list(bptt.tbptt_windows(model, x, y, 10))
+    (w,) = list(bptt.tbptt_windows(model, x, target, 10))
     out = model(x)
-    per_step = sum(torch.nn.functional.cross_entropy(out[:, t], y[:, t]) for t in range(10)) / 10
+    per_step = sum(torch.nn.functional.cross_entropy(out[:, t], target[:, t]) for t in range(10)) / 10
     assert abs(w.loss.item() - per_step.item()) < 1e-12
     g_ours = torch.autograd.grad(w.loss, list(model.parameters()))
     g_def = torch.autograd.grad(per_step, list(model.parameters()))

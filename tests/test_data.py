@@ -249,15 +249,15 @@ def test_train_val_split_rejects_float_ids():
 
 
 def test_copy_task_targets_repeat_the_inputs():
-    x, y = data.copy_task(4, 5, V=6, seed=1)
-    assert x.shape == y.shape == (4, 10)
-    assert (y[:, 5:] == x[:, :5]).all() and (x[:, 5:] == 0).all() and (y[:, :5] == 0).all()
+    x, target = data.copy_task(4, 5, V=6, seed=1)
+    assert x.shape == target.shape == (4, 10)
+    assert (target[:, 5:] == x[:, :5]).all() and (x[:, 5:] == 0).all() and (target[:, :5] == 0).all()
     assert x[:, :5].min() >= 1 and x.max() <= 5
 
 
 def test_delayed_echo_and_parity_and_counting_oracles():
-    x, y = data.delayed_echo(3, 8, delay=2, seed=0)
-    assert (y[:, 2:] == x[:, :-2]).all() and (y[:, :2] == 0).all()
+    x, target = data.delayed_echo(3, 8, delay=2, seed=0)
+    assert (target[:, 2:] == x[:, :-2]).all() and (target[:, :2] == 0).all()
     bits, p = data.parity(50, 7, seed=0)
     assert (p == bits[..., 0].sum(1) % 2).all()
     start, seq = data.counting(3, 4, V=10, seed=0)
@@ -265,9 +265,9 @@ def test_delayed_echo_and_parity_and_counting_oracles():
 
 
 def test_adding_problem_and_reverse_and_sine_oracles():
-    x, y = data.adding_problem(20, 10, seed=0)
+    x, target = data.adding_problem(20, 10, seed=0)
     assert (x[..., 1].sum(1) == 2).all()
-    assert np.allclose(y, (x[..., 0] * x[..., 1]).sum(1))
+    assert np.allclose(target, (x[..., 0] * x[..., 1]).sum(1))
     src, tgt = data.reverse_digits(3, 5, seed=0)
     assert (tgt == src[:, ::-1]).all()
     s, s_next = data.sine_waves(2, 6, seed=0)
@@ -280,3 +280,18 @@ def test_tasks_are_seeded():
     c = data.copy_task(3, 4, seed=8)
     assert all((u == v).all() for u, v in zip(a, b, strict=True))
     assert not (a[0] == c[0]).all()
+
+
+@pytest.mark.parametrize("task", [data.copy_task, data.parity, data.adding_problem, data.sine_waves])
+def test_tasks_reject_a_bad_seed(task):
+    with pytest.raises(ValueError, match=r"seed must be an integer >= 0, got -1"):
+        task(2, 4, seed=-1)
+    with pytest.raises(TypeError, match=r"seed must be an integer >= 0, got 0.5"):
+        task(2, 4, seed=0.5)
+
+
+def test_load_corpus_rejects_a_bad_timeout():
+    with pytest.raises(ValueError, match=r"timeout must be > 0.0, got 0.0"):
+        load_corpus(timeout=0)
+    with pytest.raises(TypeError, match=r"timeout must be a finite real number, got 'soon'"):
+        load_corpus(timeout="soon")

@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from rnncourse._grading.build import normalize_student_notebook
+from rnncourse_grading.build import normalize_student_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
 TOOL = ROOT / "tools" / "exercises.py"

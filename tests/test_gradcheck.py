@@ -106,9 +106,11 @@ def test_rejects_df_of_wrong_shape():
 
 
 def test_rejects_bad_eps_and_order():
-    with pytest.raises(ValueError, match=r"eps must be a positive finite number, got 0"):
+    with pytest.raises(ValueError, match=r"eps must be > 0.0, got 0.0. The usual choice is eps=1e-5"):
         numerical_gradient(np.sin, np.zeros(2), np.ones(2), eps=0)
-    with pytest.raises(ValueError, match=r"order must be 2 or 4, got 3"):
+    with pytest.raises(TypeError, match=r"eps must be a finite real number, got nan"):
+        numerical_gradient(np.sin, np.zeros(2), np.ones(2), eps=float("nan"))
+    with pytest.raises(ValueError, match=r"order must be one of \[2, 4\], got 3"):
         numerical_gradient(np.sin, np.zeros(2), np.ones(2), order=3)
 
 

@@ -1,4 +1,4 @@
-"""Tests of rnncourse.gradients: Jacobians, products, decomposition, bounds and the chapter-9 experiments."""
+"""Tests of rnncourse.gradients: Jacobians, products, gradients through time, decomposition and bounds."""
 
 from __future__ import annotations
 
@@ -154,6 +154,13 @@ def test_products_match_autograd_jacobian_of_last_state():
         assert np.abs(P[0, k] - ref.numpy()).max() < 1e-10
 
 
+def test_orthogonal_matrix_is_sigma_times_an_orthogonal_matrix():
+    W = G.orthogonal_matrix(5, 0.7, seed=1)
+    np.testing.assert_allclose(W.T @ W, 0.49 * np.eye(5), atol=1e-14)  # (sigma Q)^T (sigma Q) = sigma^2 I
+    np.testing.assert_array_equal(W, G.orthogonal_matrix(5, 0.7, seed=1))  # seeded
+    assert not np.allclose(W, G.orthogonal_matrix(5, 0.7, seed=2))
+
+
 def test_singular_values_of_scaled_orthogonal_powers():
     W = G.orthogonal_matrix(6, 1.1, seed=5)
     np.testing.assert_allclose(G.singular_values(W), np.full(6, 1.1), rtol=1e-13)
@@ -264,128 +271,6 @@ def test_bounds_detect_a_violation():
 
 
 # ----------------------------------------------------------------------------------------------------------
-# experiments
-# ----------------------------------------------------------------------------------------------------------
-
-
-def test_tanh_gradient_50_steps_back_is_below_0_9_to_the_50():
-    e = G.gradient_norms_by_lag(sigmas=(0.9,), nonlinearity="tanh", T=50)
-    ratio = e.norms[0.9][:, 50] / e.norms[0.9][:, 0]
-    assert np.all(ratio <= 0.9**50)
-    assert np.all(ratio > 0)
-    np.testing.assert_allclose(e.ratios[0.9], e.norms[0.9] / e.norms[0.9][:, :1])
-    np.testing.assert_allclose(e.bounds[0.9], 0.9 ** np.arange(51.0))
-
-
-@pytest.mark.parametrize("sigma", [1.1, 0.9])
-def test_linear_rnn_scales_gradient_norm_by_sigma_to_the_lag(sigma):
-    e = G.gradient_norms_by_lag(sigmas=(sigma,), nonlinearity="linear", T=50)
-    ratio = e.norms[sigma][:, 50] / e.norms[sigma][:, 0]
-    assert np.all(np.abs(ratio / sigma**50 - 1) < 1e-8)
-    assert np.abs(e.typical[sigma] / sigma**e.lags - 1).max() < 1e-8
-
-
-def test_lag_experiment_covers_every_sigma():
-    e = G.gradient_norms_by_lag(T=20, B=2)
-    assert e.sigmas == (0.5, 0.9, 1.0, 1.1, 1.5)
-    assert set(e.norms) == set(e.typical) == set(e.bounds) == set(e.sigmas)
-    assert all(v.shape == (2, 21) for v in e.norms.values())
-    np.testing.assert_array_equal(e.lags, np.arange(21))
-
-
-def test_clipping_bounds_every_update_norm():
-    r = G.clipping_experiment(threshold=1.0, steps=60)
-    assert r.grad_norm["clipped"].max() > 1.0  # clipping was active
-    assert np.all(r.applied_norm["clipped"] <= 1.0 * (1 + 1e-6))
-    assert np.all(r.update_norm["clipped"] <= r.lr * 1.0 * (1 + 1e-6))
-    assert r.update_norm["none"].max() > 1e3 * r.lr  # without clipping the updates explode
-    assert r.diverged_at["clipped"] is None and len(r.loss["clipped"]) == 60
-    np.testing.assert_allclose(r.update_norm["clipped"], r.lr * r.applied_norm["clipped"], rtol=1e-6)
-
-
-def test_skip_connections_and_identity_init_reach_further_than_tanh():
-    r = G.reach_experiment(T=60, H=16, B=8)
-    assert r.reach["tanh"] < 30
-    assert r.reach["relu-skip"] == r.reach["irnn"] == 60
-    np.testing.assert_allclose(r.typical["relu-skip"], 1.0, rtol=1e-12)  # W_hh = 0: every Jacobian is I
-    assert r.typical["irnn"][60] > 1e3 * r.typical["tanh"][60]
-
-
-@pytest.mark.slow
-def test_adding_problem_plain_tanh_fails_and_the_fix_learns():
-    r = G.adding_experiment(T=100, seed=0)
-    assert abs(r.baseline_mse - 1 / 6) < 0.02
-    assert r.plain_mse > 0.12  # stays at the trivial baseline
-    assert r.fixed_mse < 0.05
-    assert r.plain_losses.shape == r.fixed_losses.shape == (300,)
-    assert r.plain_time > 0 and r.fixed_time > 0
-
-
-def test_make_rnn_models():
-    assert set(G.MODELS) == {"tanh", "tanh-orthogonal", "irnn", "tanh-skip", "relu-skip"}
-    rnn = G.make_rnn("relu-skip", 2, 5, dtype=torch.float64)
-    assert rnn.skip and rnn.nonlinearity == "relu" and torch.count_nonzero(rnn.cells[0].W_hh) == 0
-    irnn = G.make_rnn("irnn", 2, 5)
-    assert torch.equal(irnn.cells[0].W_hh, torch.eye(5))
-
-
-def test_plot_gradient_norms_draws_curves_and_dashed_bounds():
-    import matplotlib.pyplot as plt
-
-    from rnncourse import plots
-
-    lags = np.arange(6)
-    fig = plots.plot_gradient_norms(lags, {"tanh": 0.5**lags}, bounds={"bound": 0.9**lags})
-    ax = fig.axes[0]
-    solid, dashed = ax.get_lines()
-    np.testing.assert_allclose(solid.get_ydata(), 0.5**lags)
-    assert dashed.get_linestyle() == "--" and ax.get_yscale() == "log"
-    plt.close(fig)
-
-
-def test_plot_gradient_norms_rejects_bound_of_wrong_length():
-    import matplotlib.pyplot as plt
-
-    from rnncourse import plots
-
-    with pytest.raises(ValueError, match=r"bounds\['b'\] has 3 values but lags has 5"):
-        plots.plot_gradient_norms(np.arange(5), {"a": np.ones(5)}, bounds={"b": np.ones(3)})
-    plt.close("all")
-
-
-def test_gradient_flow_figure_puts_the_linear_rnn_on_its_bound():
-    import matplotlib.pyplot as plt
-
-    from rnncourse import widgets
-
-    fig = widgets.gradient_flow_figure(sigma=1.1, T=20)
-    linear, tanh, bound = fig.axes[0].get_lines()
-    np.testing.assert_allclose(linear.get_ydata(), 1.1 ** np.arange(21), rtol=1e-8)
-    np.testing.assert_allclose(bound.get_ydata(), 1.1 ** np.arange(21), rtol=1e-12)
-    assert np.all(tanh.get_ydata() <= bound.get_ydata() * (1 + 1e-12))
-    plt.close(fig)
-
-
-def test_gradient_flow_widget_redraws_on_slider_change():
-    from rnncourse import widgets
-
-    w = widgets.gradient_flow_widget(sigma=0.9, T=30)
-    sigma, T = w.children[:-1]
-    assert (sigma.description, sigma.value, T.description, T.value) == ("sigma", 0.9, "T", 30)
-    sigma.value = 1.2
-    assert w.children[-1].outputs[0]["data"]["text/plain"] == "<Figure: sigma=1.2, T=30>"
-
-
-def test_experiments_are_deterministic():
-    a = G.gradient_norms_by_lag(sigmas=(1.0,), T=10, seed=3)
-    b = G.gradient_norms_by_lag(sigmas=(1.0,), T=10, seed=3)
-    np.testing.assert_array_equal(a.norms[1.0], b.norms[1.0])
-    c = G.clipping_experiment(steps=5, seed=1)
-    d = G.clipping_experiment(steps=5, seed=1)
-    np.testing.assert_array_equal(c.loss["clipped"], d.loss["clipped"])
-
-
-# ----------------------------------------------------------------------------------------------------------
 # validation: one test per rule
 # ----------------------------------------------------------------------------------------------------------
 
@@ -488,7 +373,7 @@ def test_rejects_dhs_with_wrong_length():
 
 
 def test_rnn_weights_rejects_multilayer_rnn():
-    with pytest.raises(ValueError, match="rnn must have num_layers=1, got num_layers=2"):
+    with pytest.raises(ValueError, match="rnn must have num_layers=1 and one direction, got num_layers=2"):
         G.rnn_weights(RNN(2, 3, num_layers=2))
 
 
@@ -531,35 +416,24 @@ def test_orthogonal_matrix_rejects_bad_size():
 
 
 def test_orthogonal_matrix_rejects_non_number_sigma():
-    with pytest.raises(TypeError, match="sigma must be a real number, got '1.1' of type str"):
+    with pytest.raises(TypeError, match="sigma must be a finite real number, got '1.1' of type str"):
         G.orthogonal_matrix(3, "1.1")
 
 
-def test_lag_experiment_rejects_empty_sigmas():
-    with pytest.raises(ValueError, match="sigmas must hold at least one value, got an empty sequence"):
-        G.gradient_norms_by_lag(sigmas=())
+def test_orthogonal_matrix_rejects_negative_seed():
+    with pytest.raises(ValueError, match="seed must be an integer >= 0, got -1"):
+        G.orthogonal_matrix(3, seed=-1)
 
 
-def test_clipping_rejects_non_positive_threshold():
-    with pytest.raises(ValueError, match=r"threshold must be a finite number > 0, got -1\.0"):
-        G.clipping_experiment(threshold=-1.0)
+def test_rejects_x_without_time_steps():
+    p = random_rnn()
+    p["x"] = p["x"][:, :0]
+    with pytest.raises(
+        ValueError, match=r"x has T = 0 time steps \(shape \(3, 0, 2\)\); pass at least one step"
+    ):
+        G.step_jacobians(**p)
 
 
-def test_adding_experiment_rejects_unknown_model():
-    with pytest.raises(ValueError, match="fixed must be one of .* got 'lstm'"):
-        G.adding_experiment(fixed="lstm")
-
-
-def test_adding_experiment_rejects_unknown_optimizer():
-    with pytest.raises(ValueError, match="optimizer must be one of \\['adam', 'sgd'\\], got 'rmsprop'"):
-        G.adding_experiment(optimizer="rmsprop")
-
-
-def test_adding_experiment_rejects_momentum_of_one():
-    with pytest.raises(ValueError, match=r"momentum must be in \[0, 1\), got 1\.0"):
-        G.adding_experiment(momentum=1.0)
-
-
-def test_reach_experiment_rejects_unknown_kind():
-    with pytest.raises(ValueError, match="kind must be one of .* got 'gru'"):
-        G.reach_experiment(kinds=("tanh", "gru"))
+def test_rejects_bidirectional_torch_rnn():
+    with pytest.raises(ValueError, match="rnn must have num_layers=1 and one direction, got num_layers=1"):
+        G.rnn_weights(torch.nn.RNN(2, 3, bidirectional=True))

@@ -18,16 +18,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rnncourse._grading.build import hidden_leaks, parse_test_file
-from rnncourse._grading.runner import _is_otter_cell, detect_exercise
-from rnncourse.grade import (
-    expect_array,
-    expect_close,
-    expect_equal,
-    expect_true,
-    grade_folder,
-    main,
-)
+import rnncourse.grade
+import rnncourse_grading.checks
+from rnncourse.grade import expect_array, expect_close, expect_equal, expect_true
+from rnncourse_grading.build import hidden_leaks, parse_test_file
+from rnncourse_grading.folder import grade_folder, main
+from rnncourse_grading.runner import _is_otter_cell, detect_exercise
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -324,6 +320,20 @@ def test_command_line_writes_csv_json_and_a_progress_bar(build_dir, tmp_path, ca
     assert json.loads(out.with_suffix(".json").read_text())["submissions"][0]["file"] == "invalid_json.ipynb"
     captured = capsys.readouterr()
     assert "grading" in captured.err and "1/1" in captured.err
+
+
+def test_the_documented_command_runs_as_a_module(tmp_path):
+    cmd = [sys.executable, "-m", "rnncourse_grading", str(tmp_path), "--build", str(tmp_path / "nothing")]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, check=False)
+    assert proc.returncode == 2 and "run `make exercises` first" in proc.stderr
+    help_text = subprocess.run([*cmd[:3], "--help"], capture_output=True, text=True, check=True).stdout
+    assert help_text.startswith("usage: python -m rnncourse_grading")
+
+
+def test_the_library_re_exports_the_checks_of_the_grading_package():
+    for name in rnncourse.grade.__all__:
+        assert getattr(rnncourse.grade, name) is getattr(rnncourse_grading.checks, name)
+    assert set(rnncourse.grade.__all__) == {"expect_array", "expect_close", "expect_equal", "expect_true"}
 
 
 def test_command_line_without_a_build_says_how_to_fix_it(tmp_path, capsys):

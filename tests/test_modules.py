@@ -235,9 +235,9 @@ def test_cells_and_parameter_names():
 
 # -------------------------------------------------------------------------------------------- 6. validation
 def test_rejects_wrong_ndim():
-    with pytest.raises(ValueError, match=r"x must have 3 dimensions, got 2"):
+    with pytest.raises(ValueError, match=r"x must have 3 dimensions, got 2 .*expected shape \(B, T, D\)"):
         RNN(3, 4)(torch.zeros(2, 3))
-    with pytest.raises(ValueError, match=r"x must have 2 dimensions, got 3"):
+    with pytest.raises(ValueError, match=r"x must have 2 dimensions, got 3 .*expected shape \(B, D\)"):
         RNNCell(3, 4)(torch.zeros(2, 5, 3))
 
 
@@ -257,19 +257,21 @@ def test_rejects_wrong_h0_shape():
         rnn(x, torch.zeros(2, 3, 4))
     with pytest.raises(ValueError, match=r"h0 has size 5 along axis 2 .* expected 4"):
         rnn(x, torch.zeros(2, 2, 5))
-    with pytest.raises(ValueError, match=r"h0 must have 3 dimensions, got 2"):
-        rnn(x, torch.zeros(2, 4))
+    with pytest.raises(ValueError, match=r"h0 must have 3 dimensions, got 2 .*expected shape \(L, B, H\)"):
+        rnn(x, torch.zeros(2, 4))  # the numpy reference's (B, H) convention: the hint names torch's
+    with pytest.raises(ValueError, match=r"h_prev must have 2 dimensions, got 3 .*expected shape \(B, H\)"):
+        RNNCell(3, 4)(torch.zeros(2, 3), torch.zeros(1, 2, 4))
     with pytest.raises(ValueError, match=r"h_prev has size 5 along axis 1 .* expected 4"):
         RNNCell(3, 4)(torch.zeros(2, 3), torch.zeros(2, 5))
 
 
 def test_rejects_float32_input_to_float64_module():
     with pytest.raises(
-        TypeError, match=r"x has dtype torch.float32 but the module's parameters are torch.float64"
+        TypeError, match=r"x has dtype torch.float32 but the model's parameters are torch.float64"
     ):
         RNN(3, 4, dtype=torch.float64)(torch.zeros(2, 6, 3))
     with pytest.raises(
-        TypeError, match=r"h0 has dtype torch.float64 but the module's parameters are torch.float32"
+        TypeError, match=r"h0 has dtype torch.float64 but the model's parameters are torch.float32"
     ):
         RNN(3, 4)(torch.zeros(2, 6, 3), torch.zeros(1, 2, 4, dtype=torch.float64))
 

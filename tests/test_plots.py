@@ -4,8 +4,6 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-from dataclasses import dataclass, field  # noqa: E402
-
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
@@ -13,6 +11,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.image import AxesImage  # noqa: E402
 
 from rnncourse import plots  # noqa: E402
+from rnncourse.training import History  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -276,23 +275,17 @@ def test_layer_grid_validation():
 # ----------------------------------------------------------------------------------------------------
 
 
-@dataclass
-class FakeHistory:
-    loss: list = field(default_factory=list)
-    grad_norm: list = field(default_factory=list)
-
-
-def test_history_single_dict():
-    fig = plots.plot_history({"loss": [3.0, 2.0, 1.0]})
+def test_history_single_run():
+    fig = plots.plot_history(History(loss=[3.0, 2.0, 1.0]))
     assert len(fig.axes) == 1
     (line,) = fig.axes[0].lines
     np.testing.assert_array_equal(line.get_ydata(), [3.0, 2.0, 1.0])
-    np.testing.assert_array_equal(line.get_xdata(), [0, 1, 2])
+    np.testing.assert_array_equal(line.get_xdata(), [1, 2, 3])  # fit counts steps from 1
     assert fig.axes[0].get_legend() is None
 
 
-def test_history_objects_and_dict_of_runs():
-    runs = {"a": FakeHistory([1.0, 0.5], [2.0, 1.0]), "b": {"loss": [2.0, 1.0, 0.1], "grad_norm": [1, 2, 3]}}
+def test_history_dict_of_runs():
+    runs = {"a": History(loss=[1.0, 0.5], grad_norm=[2.0, 1.0]), "b": History([2.0, 1.0, 0.1], [1, 2, 3])}
     fig = plots.plot_history(runs, keys=("loss", "grad_norm"), logy=True)
     assert len(fig.axes) == 2
     for ax in fig.axes:
@@ -302,13 +295,8 @@ def test_history_objects_and_dict_of_runs():
     np.testing.assert_array_equal(fig.axes[1].lines[1].get_ydata(), [1.0, 2.0, 3.0])
 
 
-def test_history_single_object():
-    fig = plots.plot_history(FakeHistory([4.0, 3.0, 2.0, 1.0]))
-    np.testing.assert_array_equal(fig.axes[0].lines[0].get_ydata(), [4.0, 3.0, 2.0, 1.0])
-
-
 def test_history_smoothing_is_a_trailing_mean():
-    fig = plots.plot_history({"loss": [1.0, 2.0, 3.0, 4.0, 5.0]}, smooth=2)
+    fig = plots.plot_history(History(loss=[1.0, 2.0, 3.0, 4.0, 5.0]), smooth=2)
     raw, smooth = fig.axes[0].lines
     np.testing.assert_allclose(raw.get_ydata(), [1, 2, 3, 4, 5])
     np.testing.assert_allclose(smooth.get_ydata(), [1.0, 1.5, 2.5, 3.5, 4.5])
@@ -316,26 +304,37 @@ def test_history_smoothing_is_a_trailing_mean():
 
 def test_history_into_given_axes():
     fig, ax = plt.subplots()
-    assert plots.plot_history({"loss": [1.0, 0.5]}, ax=ax) is fig
+    assert plots.plot_history(History(loss=[1.0, 0.5]), ax=ax) is fig
     assert len(ax.lines) == 1
 
 
+def test_history_metrics_and_evals():
+    h = History(loss=[3.0, 2.0, 1.0, 0.5], metrics={"accuracy": [0.1, 0.2, 0.3, 0.4]}, eval_steps=[1, 3],
+                evals={"val_loss": [2.5, 1.0]})  # fmt: skip
+    fig = plots.plot_history(h, keys=("accuracy", "val_loss"))
+    np.testing.assert_array_equal(fig.axes[0].lines[0].get_ydata(), [0.1, 0.2, 0.3, 0.4])
+    np.testing.assert_array_equal(fig.axes[1].lines[0].get_xdata(), [1, 3])  # drawn at the eval steps
+    np.testing.assert_array_equal(fig.axes[1].lines[0].get_ydata(), [2.5, 1.0])
+
+
 def test_history_validation():
-    with pytest.raises(ValueError, match=r"has no key 'grad_norm'; available keys: \['loss'\]"):
-        plots.plot_history({"loss": [1.0]}, keys=("grad_norm",))
-    with pytest.raises(ValueError, match="has no attribute 'accuracy'"):
-        plots.plot_history(FakeHistory([1.0]), keys=("accuracy",))
+    with pytest.raises(
+        ValueError, match=r"has no metric 'foo'; available: \['accuracy', 'grad_norm', 'loss'\]"
+    ):
+        plots.plot_history(History([1.0], [1.0], metrics={"accuracy": [0.5]}), keys=("foo",))
     with pytest.raises(TypeError, match="keys must be a non-empty sequence of metric names"):
-        plots.plot_history({"loss": [1.0]}, keys=())
+        plots.plot_history(History([1.0]), keys=())
     with pytest.raises(ValueError, match="smooth must be an integer >= 1, got 0"):
-        plots.plot_history({"loss": [1.0]}, smooth=0)
-    with pytest.raises(TypeError, match="histories must be a History, a dict of lists .* got NoneType"):
+        plots.plot_history(History([1.0]), smooth=0)
+    with pytest.raises(TypeError, match="histories must be a History or a non-empty dict .* got NoneType"):
         plots.plot_history(None)
+    with pytest.raises(TypeError, match="histories must be a History or a non-empty dict .* got dict"):
+        plots.plot_history({"loss": [1.0, 0.5]})  # a dict of lists is not a History
     _, ax = plt.subplots()
     with pytest.raises(ValueError, match="ax must hold one axes per key: got 1 axes for 2 keys"):
-        plots.plot_history({"loss": [1.0], "grad_norm": [1.0]}, keys=("loss", "grad_norm"), ax=ax)
-    with pytest.raises(ValueError, match=r"must be 1-D, got shape \(1, 2\)"):
-        plots.plot_history({"loss": [[1.0, 2.0]]})
+        plots.plot_history(History([1.0], [1.0]), keys=("loss", "grad_norm"), ax=ax)
+    with pytest.raises(ValueError, match=r"must be 1-D .*, got shape \(1, 2\)"):
+        plots.plot_history(History(loss=[[1.0, 2.0]]))
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -367,7 +366,7 @@ def test_lines_validation():
         plots.plot_lines(None, [1, 2, 3])
     with pytest.raises(TypeError, match=r"ys must be a non-empty dict .* got dict \(empty\)"):
         plots.plot_lines(None, {})
-    with pytest.raises(ValueError, match=r"ys\['a'\] must be 1-D, got shape \(2, 2\)"):
+    with pytest.raises(ValueError, match=r"ys\['a'\] must be 1-D .*, got shape \(2, 2\)"):
         plots.plot_lines(None, {"a": np.ones((2, 2))})
     with pytest.raises(TypeError, match="ys\\['a'\\] must be a 1-D sequence of numbers"):
         plots.plot_lines(None, {"a": ["x", "y"]})
@@ -381,6 +380,8 @@ def test_heatmap_shows_the_matrix():
     assert len(fig.axes) == 2  # the heat map and its colour bar
     (im,) = [a for a in fig.axes[0].get_children() if isinstance(a, AxesImage)]
     np.testing.assert_array_equal(im.get_array(), M)
+    assert fig.axes[1].get_ylabel() == ""
+    assert plots.plot_heatmap(M, colorbar="norm").axes[1].get_ylabel() == "norm"  # a string labels the bar
     fig2 = plots.plot_heatmap(M, colorbar=False, log=True, cmap="magma")
     assert len(fig2.axes) == 1
     im2 = fig2.axes[0].images[0]
@@ -397,6 +398,8 @@ def test_heatmap_validation():
         plots.plot_heatmap(-np.ones((2, 2)), log=True)
     with pytest.raises(ValueError, match=r"matrix is empty \(shape \(0, 3\)\)"):
         plots.plot_heatmap(np.ones((0, 3)))
+    with pytest.raises(TypeError, match="colorbar must be True or False, got 1"):
+        plots.plot_heatmap(np.ones((2, 2)), colorbar=1)
 
 
 def test_small_multiples_layout():
@@ -416,19 +419,3 @@ def test_small_multiples_validation():
         plots.plot_small_multiples([("a", [1, 2])])
     with pytest.raises(ValueError, match="ncols must be an integer >= 1, got 0"):
         plots.plot_small_multiples([("a", None, [1, 2])], ncols=0)
-
-
-def test_history_from_training_history_with_evals():
-    from rnncourse.training import History
-
-    h = History(loss=[3.0, 2.0, 1.0, 0.5], metrics={"accuracy": [0.1, 0.2, 0.3, 0.4]}, eval_steps=[1, 3],
-                evals={"val_loss": [2.5, 1.0]})
-    fig = plots.plot_history({"obj": h, "dict": h.to_dict(include_time=False)}, keys=("accuracy",))
-    for line in fig.axes[0].lines:
-        np.testing.assert_array_equal(line.get_ydata(), [0.1, 0.2, 0.3, 0.4])
-    fig = plots.plot_history(h, keys=("val_loss",))
-    np.testing.assert_array_equal(fig.axes[0].lines[0].get_xdata(), [1, 3])  # drawn at the eval steps
-    fig = plots.plot_history(h.to_dict(), keys=("eval_val_loss",))
-    np.testing.assert_array_equal(fig.axes[0].lines[0].get_xdata(), [1, 3])
-    with pytest.raises(ValueError, match=r"has no attribute 'foo'; available: \[.*'accuracy'.*'val_loss'\]"):
-        plots.plot_history(h, keys=("foo",))

@@ -1,4 +1,5 @@
-"""Tests of rnncourse.sampling: greedy, temperature and top-k draws, and the autoregressive loop."""
+"""Tests of rnncourse.sampling: greedy, temperature and top-k draws, and the autoregressive loop
+(decode, sample) on stub decoders and on a CharRNN."""
 
 from __future__ import annotations
 
@@ -8,34 +9,29 @@ import numpy as np
 import pytest
 import torch
 
-from rnncourse.sampling import entropy_bits, greedy, probabilities, sample, sample_next, top_k_filter
+from rnncourse.charlm import CharRNN
+from rnncourse.sampling import decode, entropy_bits, greedy, probabilities, sample, sample_next, top_k_filter
 
 
 def random_logits(B=16, V=12, seed=0, dtype=torch.float64):
     return torch.randn(B, V, generator=torch.Generator().manual_seed(seed), dtype=dtype) * 2.0
 
 
-class CountingModel(torch.nn.Module):
-    """A fake language model over V tokens: it always puts its mass on (last token + 1) mod V.
+class CountingDecoder:
+    """A stub decoder over V tokens (not a torch module): the input is the one-hot token, the logits put
+    their mass on (token + 1) mod V, the state ``h`` (1, B, 1) counts the steps. Records every h seen."""
 
-    ``h`` counts how many tokens it has read, to check that the state is carried through the loop.
-    """
+    def __init__(self, V=7, sharpness=50.0, uniform=False):
+        self.V, self.sharpness, self.uniform, self.seen = V, sharpness, uniform, []
 
-    def __init__(self, V=7, sharpness=50.0):
-        super().__init__()
-        self.V, self.sharpness = V, sharpness
-        self.dummy = torch.nn.Parameter(torch.zeros(1))
+    def step(self, x_t, h):
+        self.seen.append(None if h is None else h.clone())
+        h = torch.zeros(1, x_t.shape[0], 1) if h is None else h
+        y = torch.nn.functional.one_hot((x_t.argmax(-1) + 1) % self.V, self.V).double() * self.sharpness
+        return (torch.zeros_like(y) if self.uniform else y), h + 1
 
-    def forward(self, ids, h=None):
-        B, T = ids.shape
-        h = torch.zeros(B) if h is None else h
-        logits = torch.nn.functional.one_hot((ids + 1) % self.V, self.V).double() * self.sharpness
-        return logits, h + T
-
-
-class UniformModel(CountingModel):
-    def forward(self, ids, h=None):
-        return torch.zeros(ids.shape[0], ids.shape[1], self.V, dtype=torch.float64), h
+    def next_input(self, token):
+        return torch.nn.functional.one_hot(token, self.V).double()
 
 
 def test_greedy_is_argmax():
@@ -76,8 +72,7 @@ def test_entropy_oracles():
 
 def test_empirical_frequencies_match_the_distribution():
     z = torch.tensor([1.0, 0.0, -1.0, 0.5], dtype=torch.float64)
-    g = torch.Generator().manual_seed(0)
-    draws = sample_next(z.expand(20000, 4), 0.7, generator=g)
+    draws = sample_next(z.expand(20000, 4), 0.7, generator=torch.Generator().manual_seed(0))
     freq = torch.bincount(draws, minlength=4).double() / 20000
     assert torch.allclose(freq, probabilities(z, 0.7), atol=0.015)
 
@@ -97,9 +92,9 @@ def test_top_k_filter_keeps_exactly_k():
     assert torch.isfinite(f).sum() == 2 and f[0, 1] == 5.0
     p = probabilities(z, 1.0, top_k=3)
     assert (p[0, [0, 4]] == 0).all() and p.sum().item() == pytest.approx(1.0)
-    assert torch.equal(
-        sample_next(random_logits(), 1.0, top_k=1, generator=torch.Generator()), greedy(random_logits())
-    )
+    z = random_logits()
+    assert torch.equal(sample_next(z, 1.0, top_k=1, generator=torch.Generator()), greedy(z))
+    assert torch.equal(sample_next(z, 0.0, top_k=2), greedy(z))  # greedy within the top k is greedy
 
 
 def test_same_seed_same_sample():
@@ -110,36 +105,111 @@ def test_same_seed_same_sample():
     assert torch.equal(a, b) and not torch.equal(a, c)
 
 
-def test_sample_loop_feeds_predictions_back():
-    model = CountingModel(V=7)
-    out = sample(model, [3], steps=10, temperature=1.0, seed=0)
-    assert out.tolist() == [(3 + i) % 7 for i in range(1, 11)]
-    batch = sample(model, np.array([[0, 1], [5, 6]]), steps=3, temperature=0.0)
+# ------------------------------------------------------------------------------------------------- decode
+
+
+def test_decode_feeds_each_token_back_and_carries_the_state():
+    stub = CountingDecoder(V=7)
+    x = stub.next_input(torch.tensor([3, 6]))
+    out = decode(stub, x, 5, h0=torch.full((1, 2, 1), 10.0))
+    assert out.dtype == torch.int64 and out.tolist() == [[4, 5, 6, 0, 1], [0, 1, 2, 3, 4]]
+    assert [float(h[0, 0, 0]) for h in stub.seen] == [10.0, 11.0, 12.0, 13.0, 14.0]
+    stub.seen.clear()
+    decode(stub, x, 2)
+    assert stub.seen[0] is None and float(stub.seen[1][0, 0, 0]) == 1.0  # h0=None: the decoder's zeros
+
+
+def test_decode_is_seeded_and_top_k_restricts_the_draws():
+    stub = CountingDecoder(V=9, uniform=True)
+    x = stub.next_input(torch.zeros(3, dtype=torch.int64))
+    a = decode(stub, x, 40, temperature=1.0, seed=11)
+    assert a.shape == (3, 40) and torch.equal(a, decode(stub, x, 40, temperature=1.0, seed=11))
+    assert not torch.equal(a, decode(stub, x, 40, temperature=1.0, seed=12))
+    assert len(set(a.flatten().tolist())) > 3  # a uniform decoder spreads its draws
+    sharp = CountingDecoder(V=9)  # all the mass on one token: top_k=1 and sampling agree with greedy
+    assert torch.equal(decode(sharp, x, 6, temperature=1.5, top_k=1, seed=3), decode(sharp, x, 6))
+
+
+def test_decode_greedy_on_a_char_rnn_is_the_argmax_chain():
+    model = CharRNN(11, 4, 8, num_layers=2, dtype=torch.float64, seed=0)
+    start = torch.tensor([2, 7])
+    out = decode(model, model.next_input(start), 12)
+    seq = start[:, None]
+    with torch.no_grad():
+        for _ in range(12):  # by hand: rerun the whole sequence, append the argmax of the last logits
+            seq = torch.cat([seq, model(seq)[:, -1].argmax(-1, keepdim=True)], 1)
+    assert torch.equal(out, seq[:, 1:])
+
+
+def test_decode_restores_the_training_flag_and_leaves_no_graph():
+    model = CharRNN(5, 3, 4, seed=0).train()
+    decode(model, model.next_input(torch.tensor([0])), 3, temperature=1.0)
+    assert model.training
+    assert decode(model, model.next_input(torch.tensor([0])), 0).shape == (1, 0)
+
+
+def test_decode_rejects_an_object_without_the_decoder_methods():
+    with pytest.raises(TypeError, match="decoder must have the methods step.*got Linear without step"):
+        decode(torch.nn.Linear(2, 2), torch.zeros(1, 2), 3)
+
+
+def test_decode_rejects_a_1d_first_input():
+    with pytest.raises(ValueError, match=r"x must have 2 dimensions, got 1.*expected shape \(B, D\)"):
+        decode(CountingDecoder(), torch.zeros(7), 3)
+
+
+def test_decode_rejects_a_2d_state():
+    with pytest.raises(ValueError, match=r"h0 must have 3 dimensions, got 2.*expected shape \(L, B, H\)"):
+        decode(CountingDecoder(), torch.zeros(2, 7), 3, h0=torch.zeros(2, 1))
+
+
+def test_decode_rejects_a_state_of_another_batch_size():
+    with pytest.raises(ValueError, match="h0 has size 3 along axis 1.*h0 must have the batch size B of x"):
+        decode(CountingDecoder(), torch.zeros(2, 7), 3, h0=torch.zeros(1, 3, 1))
+
+
+def test_decode_rejects_negative_steps():
+    with pytest.raises(ValueError, match="steps must be an integer >= 0, got -1"):
+        decode(CountingDecoder(), torch.zeros(2, 7), -1)
+
+
+# ------------------------------------------------------------------------------------------------- sample
+
+
+def test_sample_primes_on_the_prefix_then_decodes():
+    stub = CountingDecoder(V=7)
+    out = sample(stub, [1, 2, 3], steps=10, temperature=1.0, seed=0)
+    assert out.shape == (10,) and out.tolist() == [(3 + i) % 7 for i in range(1, 11)]
+    assert float(stub.seen[2][0, 0, 0]) == 2.0  # the first draw sees the state after 2 primed steps
+    batch = sample(CountingDecoder(V=7), np.array([[0, 1], [5, 6]]), steps=3, temperature=0.0)
     assert batch.tolist() == [[2, 3, 4], [0, 1, 2]]
 
 
-def test_sample_loop_is_seeded_and_restores_training_mode():
-    model = UniformModel(V=9)
-    model.train()
-    a = sample(model, [0], 40, seed=11)
-    assert model.training
-    assert np.array_equal(a, sample(model, [0], 40, seed=11))
-    assert not np.array_equal(a, sample(model, [0], 40, seed=12))
-    assert len(set(a.tolist())) > 3  # a uniform model spreads its draws
-    assert (sample(model, [0], 40, top_k=2, seed=11) < 9).all()
+def test_sample_on_a_char_rnn_equals_priming_with_the_forward_pass():
+    model = CharRNN(11, 4, 8, dtype=torch.float64, seed=1)
+    prefix = torch.tensor([[3, 1, 4, 1, 5]])
+    with torch.no_grad():
+        y, h = model(prefix[:, :-1], return_state=True)
+    expected = decode(model, model.next_input(prefix[:, -1]), 20, h0=h, temperature=0.9, seed=4)
+    assert torch.equal(sample(model, prefix, 20, temperature=0.9, seed=4), expected)
+    assert torch.equal(sample(model, prefix[0], 20, temperature=0.9, seed=4), expected[0])
 
 
-def test_sample_zero_steps():
-    assert sample(CountingModel(), [1, 2], 0).shape == (0,)
+def test_sample_is_seeded():
+    stub = CountingDecoder(V=9, uniform=True)
+    a = sample(stub, [0], 40, seed=11)
+    assert torch.equal(a, sample(stub, [0], 40, seed=11))
+    assert not torch.equal(a, sample(stub, [0], 40, seed=12))
+    assert sample(stub, [1, 2], 0).shape == (0,)
 
 
 def test_rejects_negative_temperature():
-    with pytest.raises(ValueError, match="temperature must be a real number >= 0, got -1.0"):
+    with pytest.raises(ValueError, match="temperature must be >= 0.0, got -1.0"):
         probabilities(random_logits(), -1.0)
 
 
 def test_rejects_infinite_temperature():
-    with pytest.raises(ValueError, match="temperature must be finite, got inf"):
+    with pytest.raises(TypeError, match="temperature must be a finite real number, got inf"):
         sample_next(random_logits(), float("inf"))
 
 
@@ -156,6 +226,11 @@ def test_rejects_top_k_zero():
 def test_rejects_3d_logits():
     with pytest.raises(ValueError, match=r"logits must have 1 or 2 dimensions, got 3 \(shape \(1, 2, 3\)\)"):
         greedy(torch.zeros(1, 2, 3))
+
+
+def test_rejects_empty_logits():
+    with pytest.raises(ValueError, match=r"logits must have at least one entry along the last axis"):
+        greedy(torch.zeros(2, 0))
 
 
 def test_rejects_integer_logits():
@@ -175,14 +250,23 @@ def test_rejects_negative_probabilities():
 
 def test_sample_rejects_empty_prefix():
     with pytest.raises(ValueError, match=r"prefix_ids must hold at least one token, got shape \(0,\)"):
-        sample(CountingModel(), np.array([], dtype=np.int64), 3)
+        sample(CountingDecoder(), [], 3)
 
 
 def test_sample_rejects_float_prefix():
-    with pytest.raises(TypeError, match="prefix_ids must hold integer ids, got dtype float64"):
-        sample(CountingModel(), np.array([1.0]), 3)
+    with pytest.raises(TypeError, match="prefix_ids must hold integer ids, got dtype torch.float64"):
+        sample(CountingDecoder(), np.array([1.0]), 3)
 
 
 def test_sample_rejects_negative_seed():
     with pytest.raises(ValueError, match="seed must be an integer >= 0, got -1"):
-        sample(CountingModel(), [1], 3, seed=-1)
+        sample(CountingDecoder(), [1], 3, seed=-1)
+
+
+def test_sample_rejects_a_model_without_next_input():
+    class StepOnly:
+        def step(self, x_t, h):
+            return x_t, h
+
+    with pytest.raises(TypeError, match="got StepOnly without next_input"):
+        sample(StepOnly(), [1], 3)

@@ -8,8 +8,9 @@ import torch
 from torch.nn import functional as F
 
 from rnncourse import data
-from rnncourse.topologies import ManyToMany, ManyToOne, OneToMany, Seq2Seq
-from rnncourse.training import accuracy, fit
+from rnncourse.sampling import decode
+from rnncourse.topologies import ManyToMany, ManyToOne, OneToMany, Seq2Seq, readout_parameters
+from rnncourse.training import accuracy, fit, minibatches, supervised
 
 
 @pytest.fixture(autouse=True)
@@ -38,20 +39,20 @@ def test_many_to_one_sign_of_a_sum():
     ids, ids_test = x[..., 0].astype(np.int64), torch.as_tensor(x_test[..., 0].astype(np.int64))
     model = ManyToOne(2, 32, 2, seed=0)
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-    fit(model, (ids, _sign_of_sum(x)), opt, steps=150, batch_size=64, progress=False)
+    fit(model, minibatches(ids, _sign_of_sum(x), batch_size=64), opt, steps=150, loss_fn=supervised())
     with torch.no_grad():
         acc = accuracy(model(ids_test), torch.as_tensor(_sign_of_sum(x_test)))
     assert acc > 0.95
 
 
 def test_many_to_many_delayed_echo():
-    x, y = data.delayed_echo(2000, 12, delay=3, V=4, seed=0)
-    x_test, y_test = data.delayed_echo(500, 12, delay=3, V=4, seed=1)
+    x, target = data.delayed_echo(2000, 12, delay=3, V=4, seed=0)
+    x_test, target_test = data.delayed_echo(500, 12, delay=3, V=4, seed=1)
     model = ManyToMany(4, 32, 4, seed=0)
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-    fit(model, (x, y), opt, steps=300, batch_size=64, progress=False)
+    fit(model, minibatches(x, target, batch_size=64), opt, steps=300, loss_fn=supervised())
     with torch.no_grad():
-        acc = accuracy(model(torch.as_tensor(x_test)), torch.as_tensor(y_test))
+        acc = accuracy(model(torch.as_tensor(x_test)), torch.as_tensor(target_test))
     assert acc > 0.95
 
 
@@ -60,16 +61,22 @@ def test_one_to_many_counting(feed):
     """Autoregressive feed over 95%; the zeros feed, measured beside it, also counts (the state alone can
     carry the +1 map), and both keep counting beyond the trained length."""
     T, T_long = 8, 24
-    start, y = data.counting(2000, T, seed=0)
-    start_test, y_test = data.counting(500, T_long, seed=1)
+    start, target = data.counting(2000, T, seed=0)
+    start_test, target_test = data.counting(500, T_long, seed=1)
     model = OneToMany(10, 32, 10, feed=feed, seed=0)
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-    fit(model, (start, y), opt, steps=200, batch_size=64, progress=False)
+    fit(
+        model,
+        minibatches(start, target, batch_size=64),
+        opt,
+        steps=200,
+        loss_fn=supervised(teacher_forcing=1.0),
+    )
     with torch.no_grad():
-        out = model(torch.as_tensor(start_test), T_long)  # no targets: generation reads its own predictions
-    y_test = torch.as_tensor(y_test)
-    assert accuracy(out[:, :T], y_test[:, :T]) > 0.95
-    assert accuracy(out[:, T:], y_test[:, T:]) > 0.9
+        y = model(torch.as_tensor(start_test), T_long)  # no targets: generation reads its own predictions
+    target_test = torch.as_tensor(target_test)
+    assert accuracy(y[:, :T], target_test[:, :T]) > 0.95
+    assert accuracy(y[:, T:], target_test[:, T:]) > 0.9
 
 
 def test_seq2seq_reverses_digits():
@@ -77,10 +84,10 @@ def test_seq2seq_reverses_digits():
     src_test, tgt_test = data.reverse_digits(500, 4, seed=1)
     model = Seq2Seq(10, 10, 16, 64, seed=0)
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-    fit(model, (src, tgt), opt, steps=400, batch_size=64, progress=False)
+    fit(model, minibatches(src, tgt, batch_size=64), opt, steps=400, loss_fn=supervised(teacher_forcing=1.0))
     with torch.no_grad():
-        out = model(torch.as_tensor(src_test), steps=4)  # inference: no ground truth fed
-    assert accuracy(out, torch.as_tensor(tgt_test)) > 0.9
+        y = model(torch.as_tensor(src_test), steps=4)  # inference: no ground truth fed
+    assert accuracy(y, torch.as_tensor(tgt_test)) > 0.9
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -160,6 +167,88 @@ def test_one_to_many_feed_output_is_autoregressive():
     assert torch.equal(info["tokens"], y.argmax(-1)[:, :-1])
     assert torch.equal(info["x"][:, 1:], model.W_embed.detach()[info["tokens"]])
     assert not info["from_target"].any()
+
+
+# ------------------------------------------------------------------------------------------------------------
+# the decoder interface: step, next_input, and forward as the loop over them
+# ------------------------------------------------------------------------------------------------------------
+
+
+def test_step_is_one_recurrence_and_readout():
+    model = OneToMany(3, 5, 4, feed="output", num_layers=2, dtype=torch.float64, seed=0)
+    g = torch.Generator().manual_seed(0)
+    x_t, h = (
+        torch.randn(2, 3, dtype=torch.float64, generator=g),
+        torch.randn(2, 2, 5, dtype=torch.float64, generator=g),
+    )
+    y_t, h_new = model.step(x_t, h)
+    c0, c1 = model.rnn.cells
+    h0 = torch.tanh(x_t @ c0.W_xh.T + h[0] @ c0.W_hh.T + c0.b_h)
+    h1 = torch.tanh(h0 @ c1.W_xh.T + h[1] @ c1.W_hh.T + c1.b_h)
+    assert torch.allclose(h_new, torch.stack([h0, h1]), rtol=0, atol=1e-12)
+    assert torch.allclose(y_t, h1 @ model.W_hy.T + model.b_y, rtol=0, atol=1e-12)
+    assert torch.equal(
+        model.step(x_t, None)[1], model.step(x_t, torch.zeros(2, 2, 5, dtype=torch.float64))[1]
+    )
+
+
+def test_next_input_is_zeros_or_the_embedding():
+    token = torch.tensor([4, 0, 2])
+    output = OneToMany(3, 5, 6, feed="output", seed=0)
+    assert torch.equal(output.next_input(token), output.W_embed[token])
+    zeros = OneToMany(3, 5, 6, feed="zeros", seed=0)
+    assert torch.equal(zeros.next_input(token), torch.zeros(3, 3))
+
+
+@pytest.mark.parametrize("feed", ["output", "zeros"])
+def test_forward_is_the_loop_over_step_and_next_input(feed):
+    model = OneToMany(4, 6, 5, feed=feed, num_layers=2, dtype=torch.float64, seed=1)
+    g = torch.Generator().manual_seed(1)
+    x, h0 = (
+        torch.randn(3, 4, dtype=torch.float64, generator=g),
+        torch.randn(2, 3, 6, dtype=torch.float64, generator=g),
+    )
+    x_t, h, ys = x, h0, []
+    for _ in range(7):
+        y_t, h = model.step(x_t, h)
+        ys.append(y_t)
+        x_t = model.next_input(y_t.argmax(-1))
+    assert torch.equal(model(x, 7, h0=h0), torch.stack(ys, 1))
+
+
+def test_teacher_forcing_one_reads_the_targets():
+    """forward_train(x, target, 1.0): step t reads next_input(target[:, t-1]), whatever the model predicts."""
+    model = OneToMany(6, 8, 6, feed="output", dtype=torch.float64, seed=2)
+    x, target = torch.tensor([1, 5, 0]), _targets(3, 5, 6, 7)
+    x_t, h, ys = F.one_hot(x, 6).double(), None, []
+    for t in range(5):
+        y_t, h = model.step(x_t, h)
+        ys.append(y_t)
+        x_t = model.next_input(target[:, t])
+    assert torch.equal(model.forward_train(x, target, 1.0), torch.stack(ys, 1))
+    assert torch.equal(model.forward_train(x, target, 0.0), model(x, 5))  # 0: its own predictions only
+
+
+def test_greedy_generation_equals_sampling_decode():
+    """Without targets, OneToMany and Seq2Seq decode greedily: sampling.decode on the same decoder."""
+    model = OneToMany(7, 9, 7, feed="output", seed=3)
+    x = F.one_hot(torch.tensor([2, 6, 0]), 7).float()
+    assert torch.equal(model(x, 6).argmax(-1), decode(model, x, 6))
+    s2s = Seq2Seq(6, 5, 4, 8, seed=4)
+    src = _targets(3, 4, 6, 8)
+    bos = torch.full((3,), s2s.bos)
+    tokens = decode(s2s.decoder, s2s.decoder.next_input(bos), 5, h0=s2s.encode(src))
+    assert torch.equal(s2s(src, steps=5).argmax(-1), tokens)
+
+
+def test_readout_parameters_shapes_bound_and_seed():
+    W_hy, b_y = readout_parameters(16, 3, torch.float64, torch.Generator().manual_seed(0))
+    assert W_hy.shape == (3, 16) and b_y.shape == (3,) and W_hy.dtype == torch.float64
+    assert W_hy.abs().max() <= 0.25 and b_y.abs().max() <= 0.25 and W_hy.std() > 0.1  # U(-1/4, 1/4)
+    again, _ = readout_parameters(16, 3, torch.float64, torch.Generator().manual_seed(0))
+    assert torch.equal(W_hy, again)
+    model = ManyToMany(2, 16, 3, dtype=torch.float64, seed=0)
+    assert model.W_hy.shape == (3, 16) and model.W_hy.abs().max() <= 0.25
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -315,3 +404,48 @@ def test_seq2seq_src_out_of_vocabulary():
 def test_hidden_size_must_be_positive():
     with pytest.raises(ValueError, match=r"hidden_size must be an integer >= 1, got 0"):
         ManyToOne(3, 0, 2)
+
+
+def test_h0_must_be_three_dimensional():
+    model = ManyToMany(3, 4, 2, seed=0)
+    with pytest.raises(ValueError, match=r"h0 must have 3 dimensions, got 2 .*expected shape \(L, B, H\)"):
+        model(torch.zeros(2, 5, 3), torch.zeros(2, 4))
+    o2m = OneToMany(3, 4, 2, seed=0)
+    with pytest.raises(ValueError, match=r"h0 must have 3 dimensions, got 2.*expected shape \(L, B, H\)"):
+        o2m(torch.zeros(2, 3), 2, h0=torch.zeros(2, 4))
+
+
+def test_step_checks_its_arguments():
+    model = OneToMany(3, 4, 2, feed="output", seed=0)
+    with pytest.raises(ValueError, match=r"h must have 3 dimensions, got 2 .*expected shape \(L, B, H\)"):
+        model.step(torch.zeros(2, 3), torch.zeros(2, 4))
+    with pytest.raises(ValueError, match=r"x_t must have 2 dimensions, got 1 .*expected shape \(B, D\)"):
+        model.step(torch.zeros(3), None)
+
+
+def test_next_input_rejects_unknown_tokens():
+    model = OneToMany(3, 4, 2, feed="output", seed=0)
+    with pytest.raises(ValueError, match=r"token must hold ids in 0..1, got values in 0..2"):
+        model.next_input(torch.tensor([0, 2]))
+    with pytest.raises(TypeError, match=r"token must hold integer ids"):
+        model.next_input(torch.zeros(2))
+
+
+def test_forward_train_needs_integer_targets():
+    model = OneToMany(3, 4, 3, feed="output", seed=0)
+    with pytest.raises(ValueError, match=r"target must have 2 dimensions, got 1 .*expected shape \(B, T\)"):
+        model.forward_train(torch.zeros(2, 3), torch.zeros(2, dtype=torch.long))
+    with pytest.raises(TypeError, match=r"target must hold integer ids, got dtype torch.float32"):
+        model.forward_train(torch.zeros(2, 3), torch.zeros(2, 2))
+
+
+def test_boolean_inputs_rejected():
+    with pytest.raises(
+        TypeError, match=r"x must hold floats \(B, T, D\) or integer ids \(B, T\), got dtype torch.bool"
+    ):
+        ManyToMany(3, 4, 2, seed=0)(torch.zeros(2, 4, dtype=torch.bool))
+
+
+def test_generator_must_be_a_torch_generator():
+    with pytest.raises(TypeError, match=r"generator must be a torch.Generator or None, got int"):
+        OneToMany(3, 4, 2, generator=3)

@@ -13,6 +13,7 @@ import pytest  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from rnncourse import plots  # noqa: E402
+from rnncourse import widgets as W  # noqa: E402
 from rnncourse.widgets import figure_to_png, interactive_figure, static_grid  # noqa: E402
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -45,12 +46,17 @@ def current(box):
 
 def test_controls_from_specs():
     f = Recorder()
-    box = interactive_figure(f, sigma=(0.5, 1.5, 0.05, 1.0), n=(1, 10, 1, 3), kind=["a", "b"], flag=True,
-                             scale=widgets.fixed(2.0))
+    box = interactive_figure(
+        f, sigma=(0.5, 1.5, 0.05, 1.0), n=(1, 10, 1, 3), kind=["a", "b"], flag=True, scale=widgets.fixed(2.0)
+    )
     assert isinstance(box, widgets.VBox)
     sigma, n, kind, flag, out = box.children
     assert isinstance(sigma, widgets.FloatSlider) and (sigma.min, sigma.max, sigma.step, sigma.value) == (
-        0.5, 1.5, 0.05, 1.0)
+        0.5,
+        1.5,
+        0.05,
+        1.0,
+    )
     assert isinstance(n, widgets.IntSlider) and n.value == 3
     assert isinstance(kind, widgets.Dropdown) and kind.options == ("a", "b") and kind.value == "a"
     assert isinstance(flag, widgets.Checkbox) and flag.value is True
@@ -173,3 +179,22 @@ def test_static_grid_validation():
         static_grid(f, "sigma", [1.0], sigma=2.0)
     with pytest.raises(TypeError, match="plot_fn must return a matplotlib Figure, got NoneType"):
         static_grid(lambda sigma: None, "sigma", [1.0])
+
+
+def test_scheduled_sampling_figure_draws_the_inverse_sigmoid():
+    fig = W.scheduled_sampling_figure(k=20.0, steps=100)
+    curve, half = fig.axes[0].lines
+    i = np.arange(100)
+    np.testing.assert_allclose(curve.get_ydata(), 20.0 / (20.0 + np.exp(i / 20.0)), rtol=1e-12)
+    assert list(half.get_ydata()) == [0.5, 0.5]
+    assert "approx 60" in fig.axes[0].get_title()  # epsilon = 1/2 at i = k ln k = 59.9
+    with pytest.raises(ValueError, match="steps must be an integer >= 1, got 0"):
+        W.scheduled_sampling_figure(steps=0)
+
+
+def test_scheduled_sampling_widget_has_one_slider():
+    box = W.scheduled_sampling_widget(k=40, steps=50)
+    (slider,) = box.children[:-1]
+    assert (slider.description, slider.value) == ("k", 40.0)
+    slider.value = 10.0
+    assert current(box)[0] == "<Figure: steps=50, k=10.0>"

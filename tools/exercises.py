@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from rnncourse._grading.build import build_exercise, check_drift, list_masters
+from rnncourse_grading.build import build_exercise, check_drift, list_masters
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -1,8 +1,8 @@
 """Data for the course: synthetic sequence tasks, character vocabularies and text corpora.
 
-Every task returns numpy arrays and takes ``n`` (number of examples) and ``seed``; convert with
-``torch.as_tensor`` for the torch models. Inputs are batch-first: ``(n, T, D)`` floats or ``(n, T)`` int64
-ids.
+Every task returns numpy arrays ``(x, target)`` and takes ``n`` (number of examples) and ``seed``; convert
+with ``torch.as_tensor`` for the torch models. Inputs are batch-first: ``(n, T, D)`` floats or ``(n, T)``
+int64 ids. The tasks serve chapters 2 (one per topology), 6, 7 and 9.
 
 The text part serves the character-level language model of chapter 4: :class:`Vocab` maps characters to ids,
 :func:`load_corpus` returns a text (offline by default: the Python reference text that ships with CPython),
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._validate import check_array, check_positive_int
+from ._validate import check_array, check_positive_int, check_real, check_seed
 
 __all__ = [
     "Vocab",
@@ -46,32 +46,32 @@ def copy_task(n: int, T: int, V: int = 8, *, seed: int = 0):
     Returns
     -------
     x : ndarray of int64, shape (n, 2T)
-    y : ndarray of int64, shape (n, 2T)
+    target : ndarray of int64, shape (n, 2T)
     """
     n, T, V = check_positive_int("n", n), check_positive_int("T", T), check_positive_int("V", V, minimum=2)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_seed(seed))
     tokens = rng.integers(1, V, size=(n, T))
     blank = np.zeros((n, T), dtype=np.int64)
     return np.concatenate([tokens, blank], 1), np.concatenate([blank, tokens], 1)
 
 
 def delayed_echo(n: int, T: int, delay: int = 3, V: int = 4, *, seed: int = 0):
-    """Repeat the input ``delay`` steps later: ``y_t = x_{t-delay}`` (and ``y_t = 0`` for ``t < delay``).
+    """Repeat the input ``delay`` steps later: ``target_t = x_{t-delay}`` (0 for ``t < delay``).
 
     Returns
     -------
     x : ndarray of int64, shape (n, T), tokens in ``0..V-1``
-    y : ndarray of int64, shape (n, T)
+    target : ndarray of int64, shape (n, T)
     """
     n, T = check_positive_int("n", n), check_positive_int("T", T)
     delay, V = check_positive_int("delay", delay, minimum=0), check_positive_int("V", V, minimum=2)
     if delay >= T:
         raise ValueError(f"delay must be smaller than T, got delay={delay} and T={T}; use a longer T.")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_seed(seed))
     x = rng.integers(0, V, size=(n, T))
-    y = np.zeros_like(x)
-    y[:, delay:] = x[:, : T - delay]
-    return x, y
+    target = np.zeros_like(x)
+    target[:, delay:] = x[:, : T - delay]
+    return x, target
 
 
 def parity(n: int, T: int, *, seed: int = 0):
@@ -80,10 +80,10 @@ def parity(n: int, T: int, *, seed: int = 0):
     Returns
     -------
     x : ndarray of float64, shape (n, T, 1), entries in {0, 1}
-    y : ndarray of int64, shape (n,)
+    target : ndarray of int64, shape (n,)
     """
     n, T = check_positive_int("n", n), check_positive_int("T", T)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_seed(seed))
     bits = rng.integers(0, 2, size=(n, T))
     return bits[..., None].astype(np.float64), (bits.sum(1) % 2).astype(np.int64)
 
@@ -98,20 +98,18 @@ def adding_problem(n: int, T: int, *, seed: int = 0):
     Returns
     -------
     x : ndarray of float64, shape (n, T, 2), ``x[..., 0]`` values, ``x[..., 1]`` markers
-    y : ndarray of float64, shape (n,)
+    target : ndarray of float64, shape (n,)
     """
     n, T = check_positive_int("n", n), check_positive_int("T", T, minimum=2)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_seed(seed))
     values = rng.uniform(0.0, 1.0, size=(n, T))
     half = T // 2
     first = rng.integers(0, half, size=n)
     second = rng.integers(half, T, size=n)
-    markers = np.zeros((n, T))
-    rows = np.arange(n)
-    markers[rows, first] = 1.0
-    markers[rows, second] = 1.0
-    y = values[rows, first] + values[rows, second]
-    return np.stack([values, markers], -1), y
+    markers, rows = np.zeros((n, T)), np.arange(n)
+    markers[rows, first] = markers[rows, second] = 1.0
+    target = values[rows, first] + values[rows, second]
+    return np.stack([values, markers], -1), target
 
 
 def reverse_digits(n: int, length: int, V: int = 10, *, seed: int = 0):
@@ -124,24 +122,24 @@ def reverse_digits(n: int, length: int, V: int = 10, *, seed: int = 0):
     """
     n, length = check_positive_int("n", n), check_positive_int("length", length)
     V = check_positive_int("V", V, minimum=2)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_seed(seed))
     src = rng.integers(0, V, size=(n, length))
     return src, src[:, ::-1].copy()
 
 
 def counting(n: int, T: int, V: int = 10, *, seed: int = 0):
-    """Count on from a start digit: the one-to-many task ``y_t = (start + t + 1) mod V``.
+    """Count on from a start digit: the one-to-many task ``target_t = (start + t + 1) mod V``.
 
     Returns
     -------
     start : ndarray of int64, shape (n,)
-    y : ndarray of int64, shape (n, T)
+    target : ndarray of int64, shape (n, T)
     """
     n, T, V = check_positive_int("n", n), check_positive_int("T", T), check_positive_int("V", V, minimum=2)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_seed(seed))
     start = rng.integers(0, V, size=n)
-    y = (start[:, None] + np.arange(1, T + 1)[None, :]) % V
-    return start.astype(np.int64), y.astype(np.int64)
+    target = (start[:, None] + np.arange(1, T + 1)[None, :]) % V
+    return start.astype(np.int64), target.astype(np.int64)
 
 
 def sine_waves(n: int, T: int, *, seed: int = 0):
@@ -153,20 +151,16 @@ def sine_waves(n: int, T: int, *, seed: int = 0):
     Returns
     -------
     x : ndarray of float64, shape (n, T, 1)
-    y : ndarray of float64, shape (n, T, 1)
+    target : ndarray of float64, shape (n, T, 1)
     """
     n, T = check_positive_int("n", n), check_positive_int("T", T)
-    rng = np.random.default_rng(seed)
-    omega = rng.uniform(0.1, 0.5, size=(n, 1))
-    phi = rng.uniform(0.0, 2 * np.pi, size=(n, 1))
+    rng = np.random.default_rng(check_seed(seed))
+    omega, phi = rng.uniform(0.1, 0.5, size=(n, 1)), rng.uniform(0.0, 2 * np.pi, size=(n, 1))
     s = np.sin(omega * np.arange(T + 1)[None, :] + phi)
     return s[:, :-1, None], s[:, 1:, None]
 
 
-# ----------------------------------------------------------------------------------------------------------
-# Text: vocabulary, corpus, split (chapter 4)
-# ----------------------------------------------------------------------------------------------------------
-
+# ---------------------------------------------------------------- text: vocabulary, corpus, split (chapter 4)
 _URL_SCHEMES = ("http", "https", "ftp", "file")
 _MAX_POSITIONS_SHOWN = 5
 
@@ -272,12 +266,10 @@ class Vocab:
         -------
         text : str, length N
         """
-        if hasattr(ids, "detach"):
-            ids = ids.detach().cpu().numpy()
-        ids = np.asarray(ids)
+        ids = np.asarray(ids.detach().cpu() if hasattr(ids, "detach") else ids)
         if ids.size == 0:
             return ""
-        check_array("ids", ids, 1, dtype_kind="i")
+        check_array("ids", ids, 1, dtype_kind="i", shape="(N,)")
         bad = (ids < 0) | (ids >= len(self))
         if bad.any():
             pos = np.flatnonzero(bad)
@@ -324,6 +316,7 @@ def load_corpus(source=None, *, sha256: str | None = None, cache_dir=None, timeo
     offline.
     """
     digest = _check_sha256(sha256)
+    timeout = check_real("timeout", timeout, low=0.0, low_open=True, hint="Pass seconds, e.g. 30.")
     if source is None:
         from pydoc_data import topics
 
@@ -421,7 +414,7 @@ def train_val_split(ids, val_fraction: float = 0.1):
     -----
     Chapter 4: ``train = ids[:N - N_val]``, ``val = ids[N - N_val:]``.
     """
-    check_array("ids", ids, 1, dtype_kind="i")
+    check_array("ids", ids, 1, dtype_kind="i", shape="(N,)")
     numeric = isinstance(val_fraction, (int, float)) and not isinstance(val_fraction, bool)
     if not numeric or not 0 < val_fraction < 1:
         raise ValueError(

@@ -9,7 +9,7 @@ import numbers
 
 import numpy as np
 
-from ._validate import check_array
+from ._validate import check_array, check_choice, check_real
 
 __all__ = ["numerical_gradient", "rel_error"]
 
@@ -68,10 +68,8 @@ def numerical_gradient(f, x, df, eps=1e-5, *, order=2):
             f"df must be a numpy.ndarray or a number, got {type(df).__name__}; use np.asarray(df)."
         )
     check_array("df", df, tuple(range(0, 9)))
-    if isinstance(eps, bool) or not isinstance(eps, numbers.Real) or not np.isfinite(eps) or eps <= 0:
-        raise ValueError(f"eps must be a positive finite number, got {eps!r}; the usual choice is eps=1e-5.")
-    if order not in (2, 4) or isinstance(order, bool):
-        raise ValueError(f"order must be 2 or 4, got {order!r}; use order=2 (the usual central difference).")
+    eps = check_real("eps", eps, low=0.0, low_open=True, hint="The usual choice is eps=1e-5.")
+    order = check_choice("order", order, (2, 4))
 
     def evaluate():
         out = np.array(f(x), dtype=np.float64)  # a copy: f may return a buffer that it reuses

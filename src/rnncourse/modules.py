@@ -14,11 +14,18 @@ import math
 import torch
 from torch import nn
 
-from ._validate import check_array, check_choice, check_dim, check_positive_int
+from ._validate import (
+    NONLINEARITIES,
+    check_bool,
+    check_choice,
+    check_dim,
+    check_positive_int,
+    check_seed,
+    check_tensor,
+)
 
 __all__ = ["RNNCell", "RNN"]
 
-NONLINEARITIES = ("tanh", "relu", "linear")
 INITS = ("uniform", "identity", "orthogonal")
 #: Standard deviation of the input weights ``W_xh`` under ``init="identity"`` (Le, Jaitly & Hinton 2015).
 IDENTITY_INPUT_STD = 1e-3
@@ -41,27 +48,6 @@ def _check_dtype(dtype) -> torch.dtype:
             f"{dtype!r}; pass dtype=torch.float64 (or leave it as None for torch's default)."
         )
     return dtype
-
-
-def _check_tensor(name: str, a, ndim: int, dtype: torch.dtype) -> torch.Tensor:
-    """Check that ``a`` is a finite torch tensor with ``ndim`` dimensions and the module's dtype."""
-    if not isinstance(a, torch.Tensor):
-        raise TypeError(
-            f"{name} must be a torch.Tensor, got {type(a).__name__}; convert it with "
-            f"torch.as_tensor({name}, dtype={dtype})."
-        )
-    check_array(name, a, ndim, finite=False)
-    if a.dtype != dtype:
-        raise TypeError(
-            f"{name} has dtype {a.dtype} but the module's parameters are {dtype}; convert the input with "
-            f"{name}.to({dtype}) or build the module with dtype={a.dtype}."
-        )
-    if not bool(torch.isfinite(a.detach()).all()):
-        raise ValueError(
-            f"{name} contains NaN or infinite values (shape {tuple(a.shape)}); all entries must be finite. "
-            "Check the data, or lower the learning rate if the values blew up during training."
-        )
-    return a
 
 
 class RNNCell(nn.Module):
@@ -115,16 +101,12 @@ class RNNCell(nn.Module):
         self.input_size = check_positive_int("input_size", input_size)
         self.hidden_size = check_positive_int("hidden_size", hidden_size)
         self.nonlinearity = check_choice("nonlinearity", nonlinearity, NONLINEARITIES)
-        if not isinstance(bias, bool):
-            raise TypeError(f"bias must be True or False, got {bias!r}; pass bias=True or bias=False.")
-        if not isinstance(skip, bool):
-            raise TypeError(f"skip must be True or False, got {skip!r}; pass skip=True or skip=False.")
+        bias, self.skip = check_bool("bias", bias), check_bool("skip", skip)
         if generator is not None and not isinstance(generator, torch.Generator):
             raise TypeError(
                 f"generator must be a torch.Generator or None, got {type(generator).__name__}; "
                 "create one with torch.Generator().manual_seed(seed)."
             )
-        self.skip = skip
         dtype = _check_dtype(dtype)
         H, D = self.hidden_size, self.input_size
         self.W_xh = nn.Parameter(torch.empty(H, D, dtype=dtype))
@@ -218,7 +200,7 @@ class RNNCell(nn.Module):
         -------
         h : Tensor, shape (B, H)
         """
-        _check_tensor("x", x, 2, self.dtype)
+        check_tensor("x", x, 2, self.dtype, shape="(B, D)")
         check_dim(
             "x", x, 1, self.input_size,
             f"The cell was built with input_size={self.input_size}: pass x of shape (B, {self.input_size}) "
@@ -227,7 +209,7 @@ class RNNCell(nn.Module):
         if h_prev is None:
             h_prev = x.new_zeros(x.shape[0], self.hidden_size)
         else:
-            _check_tensor("h_prev", h_prev, 2, self.dtype)
+            check_tensor("h_prev", h_prev, 2, self.dtype, shape="(B, H)")
             check_dim("h_prev", h_prev, 0, x.shape[0], "h_prev must have the batch size of x.")
             check_dim(
                 "h_prev", h_prev, 1, self.hidden_size,
@@ -307,12 +289,10 @@ class RNN(nn.Module):
         self.num_layers = check_positive_int("num_layers", num_layers)
         self.nonlinearity = check_choice("nonlinearity", nonlinearity, NONLINEARITIES)
         self.init = check_choice("init", init, INITS)
-        if not isinstance(skip, bool):
-            raise TypeError(f"skip must be True or False, got {skip!r}; pass skip=True or skip=False.")
-        self.skip = skip
+        self.skip = check_bool("skip", skip)
         dtype = _check_dtype(dtype)
         if generator is None and seed is not None:
-            generator = torch.Generator().manual_seed(check_positive_int("seed", seed, minimum=0))
+            generator = torch.Generator().manual_seed(check_seed(seed))
         self.cells = nn.ModuleList(
             RNNCell(
                 self.input_size if l == 0 else self.hidden_size,
@@ -355,7 +335,7 @@ class RNN(nn.Module):
         h_n : Tensor, shape (L, B, H)
             Last hidden state of every layer.
         """
-        _check_tensor("x", x, 3, self.dtype)
+        check_tensor("x", x, 3, self.dtype, shape="(B, T, D)")
         B, T, D = x.shape
         check_dim(
             "x", x, 2, self.input_size,
@@ -369,7 +349,7 @@ class RNN(nn.Module):
         if h0 is None:
             h0 = x.new_zeros(self.num_layers, B, self.hidden_size)
         else:
-            _check_tensor("h0", h0, 3, self.dtype)
+            check_tensor("h0", h0, 3, self.dtype, shape="(L, B, H) with L = num_layers, as torch.nn.RNN")
             check_dim(
                 "h0", h0, 0, self.num_layers,
                 f"h0 needs one state per layer: pass h0 of shape ({self.num_layers}, B, H).",

@@ -2,13 +2,13 @@
 
 Each layer is a pair ``*_forward(...) -> (out, cache)`` and ``*_backward(dout, cache) -> gradients``, in the
 style of CS231n's ``rnn_layers.py``: the step functions are the readable teaching version, one step of the
-equations; :func:`rnn_forward` runs the step function over time (so it equals repeated
-:func:`rnn_step_forward` calls bit for bit), and :func:`rnn_backward` keeps only the recurrence of the
-gradient in its loop and computes each parameter gradient, a sum over the steps, as one product over batch
-and time. Everything is plain numpy in the book's notation (column-vector math, batch-first rows, so the
-code applies ``x @ W_xh.T``). The dtype follows the inputs (float64 or float32; one dtype per call); use
-float64 when comparing with finite differences. The torch modules and the graders are checked against these
-functions.
+equations; the sequence functions keep only the recurrence in their loop over time: :func:`rnn_forward`
+computes the input part ``W_xh x_t + b_h`` of every step with one product before its loop, and
+:func:`rnn_backward` computes each parameter gradient, a sum over the steps, as one product over batch and
+time after its loop. Everything is plain numpy in the book's notation (column-vector math, batch-first rows,
+so the code applies ``x @ W_xh.T``). The dtype follows the inputs (float64 or float32; one dtype per call);
+use float64 when comparing with finite differences. The torch modules and the graders are checked against
+these functions.
 
 Shapes: ``B`` batch, ``T`` time, ``D`` input size, ``H`` hidden size, ``V`` vocabulary / output size.
 Chapters 1 (the recurrent state), 3 (backpropagation through time) and 7 (truncated BPTT).
@@ -23,28 +23,20 @@ import numpy as np
 from ._validate import check_array, check_dim, check_positive_int
 
 __all__ = [
-    "rnn_step_forward",
-    "rnn_step_backward",
-    "rnn_forward",
-    "rnn_backward",
-    "embedding_forward",
-    "embedding_backward",
-    "affine_forward",
-    "affine_backward",
-    "softmax",
-    "softmax_cross_entropy",
+    "rnn_step_forward", "rnn_step_backward", "rnn_forward", "rnn_backward", "embedding_forward",
+    "embedding_backward", "affine_forward", "affine_backward", "softmax", "softmax_cross_entropy",
 ]
 
 
 # ----------------------------------------------------------------------------------------------- validation
-def _check_np(name: str, a, ndim, *, dtype_kind: str = "f") -> np.ndarray:
-    """A finite numpy array with ``ndim`` dimensions and a floating (or integer) dtype."""
+def _check_np(name: str, a, ndim, shape: str, *, dtype_kind: str = "f") -> np.ndarray:
+    """A finite numpy array with ``ndim`` dimensions and a float (or int) dtype; ``shape`` for the error."""
     if not isinstance(a, np.ndarray):
         raise TypeError(
             f"{name} must be a numpy.ndarray, got {type(a).__name__}; convert it with "
             f"np.asarray({name}, dtype=np.float64)."
         )
-    return check_array(name, a, ndim, dtype_kind=dtype_kind)
+    return check_array(name, a, ndim, dtype_kind=dtype_kind, shape=shape)
 
 
 def _check_same_dtype(reference_name: str, reference: np.ndarray, **others: np.ndarray) -> None:
@@ -58,9 +50,9 @@ def _check_same_dtype(reference_name: str, reference: np.ndarray, **others: np.n
 
 def _check_weights(W_xh, W_hh, b_h, D: int | None = None):
     """Check ``W_xh (H, D)``, ``W_hh (H, H)``, ``b_h (H,)``; return ``H``."""
-    _check_np("W_xh", W_xh, 2)
-    _check_np("W_hh", W_hh, 2)
-    _check_np("b_h", b_h, 1)
+    _check_np("W_xh", W_xh, 2, "(H, D)")
+    _check_np("W_hh", W_hh, 2, "(H, H)")
+    _check_np("b_h", b_h, 1, "(H,)")
     H = W_hh.shape[0]
     check_dim("W_hh", W_hh, 1, H, "W_hh must be square, shape (H, H).")
     check_dim("W_xh", W_xh, 0, H, "W_xh must have shape (H, D) with H = W_hh.shape[0].")
@@ -72,7 +64,7 @@ def _check_weights(W_xh, W_hh, b_h, D: int | None = None):
 
 
 def _check_grad(name: str, d, expected_shape: tuple, like: np.ndarray) -> np.ndarray:
-    _check_np(name, d, len(expected_shape))
+    _check_np(name, d, len(expected_shape), str(tuple(expected_shape)))
     if d.shape != tuple(expected_shape):
         raise ValueError(
             f"{name} has shape {d.shape}, expected {tuple(expected_shape)} (the shape of the forward "
@@ -130,8 +122,8 @@ def rnn_step_forward(x, h_prev, W_xh, W_hh, b_h):
 
     Chapter 1 (the recurrent state).
     """
-    _check_np("x", x, 2)
-    _check_np("h_prev", h_prev, 2)
+    _check_np("x", x, 2, "(B, D)")
+    _check_np("h_prev", h_prev, 2, "(B, H)")
     H = _check_weights(W_xh, W_hh, b_h, D=x.shape[1])
     check_dim("h_prev", h_prev, 0, x.shape[0], "h_prev must have the batch size of x: shape (B, H).")
     check_dim("h_prev", h_prev, 1, H, "h_prev must have shape (B, H) with H = W_hh.shape[0].")
@@ -145,7 +137,7 @@ def rnn_step_backward(dh, cache):
     Parameters
     ----------
     dh : ndarray, shape (B, H)
-        Upstream gradient ``dL/dh_t``.
+        Upstream gradient :math:`\partial\mathcal{L}/\partial h_t`.
     cache : tuple
         The cache returned by :func:`rnn_step_forward`.
 
@@ -196,10 +188,13 @@ def rnn_forward(x, h0, W_xh, W_hh, b_h):
     -----
     .. math:: h_t = \tanh(W_{hh} h_{t-1} + W_{xh} x_t + b_h), \quad t = 1, \dots, T,
 
-    the same parameters at every step (array index ``t - 1`` holds :math:`h_t`). Chapters 1 and 3.
+    the same parameters at every step (array index ``t - 1`` holds :math:`h_t`). Only
+    :math:`W_{hh} h_{t-1}` needs the previous step; the input parts :math:`W_{xh} x_t + b_h` of all steps are
+    one product over batch and time before the loop (equal to repeated :func:`rnn_step_forward` calls up to
+    rounding). Chapters 1 and 3.
     """
-    _check_np("x", x, 3)
-    _check_np("h0", h0, 2)
+    _check_np("x", x, 3, "(B, T, D)")
+    _check_np("h0", h0, 2, "(B, H)")
     B, T, D = x.shape
     if T == 0:
         raise ValueError(
@@ -214,14 +209,16 @@ def rnn_forward(x, h0, W_xh, W_hh, b_h):
 
 def _rnn_forward(x, h0, W_xh, W_hh, b_h):
     """:func:`rnn_forward` without validation (for callers that have checked the arrays already)."""
-    B, T, _ = x.shape
-    hs = np.empty((B, T, W_hh.shape[0]), dtype=x.dtype)
+    B, T, D = x.shape
+    # one buffer for the states: it starts as the input part W_xh x_t + b_h of every step (one product over
+    # batch and time, rows (b, t)), and step t overwrites its slot with h_t (the loops over time use np.dot,
+    # which costs less per call than @ on the small arrays of one step)
+    hs = x.reshape(B * T, D) @ W_xh.T
+    hs += b_h
+    hs = hs.reshape(B, T, W_hh.shape[0])
     h = h0
     for t in range(T):
-        # h_t = tanh(W_hh h_{t-1} + W_xh x_t + b_h): the step function itself, so that rnn_forward equals
-        # repeated rnn_step_forward calls bit for bit (a product of all the x_t at once rounds differently)
-        h, _ = _step_forward(x[:, t], h, W_xh, W_hh, b_h)
-        hs[:, t] = h
+        h = np.tanh(np.dot(h, W_hh.T) + hs[:, t], out=hs[:, t])  # h_t = tanh(W_hh h_{t-1} + (W_xh x_t + b_h))
     return hs, (x, h0, W_xh, W_hh, hs)
 
 
@@ -231,8 +228,8 @@ def rnn_backward(dhs, cache, k=None):
     Parameters
     ----------
     dhs : ndarray, shape (B, T, H)
-        Upstream gradient on every hidden state, ``dhs[:, t] = dL/dh_t`` from the losses that read ``h_t``
-        directly (zeros where no loss reads it).
+        Upstream gradient on every hidden state, ``dhs[:, t]`` :math:`= \partial\mathcal{L}/\partial h_t` from
+        the losses that read ``h_t`` directly (zeros where no loss reads it).
     cache : tuple
         The cache returned by :func:`rnn_forward`.
     k : int, optional
@@ -267,8 +264,8 @@ def rnn_backward(dhs, cache, k=None):
 
     With truncation, every ``dhs[:, t]`` is propagated separately through steps ``t`` down to ``t - k + 1``
     (cost :math:`O(Tk)`: up to ``k`` gradients travel side by side), and :math:`\delta_t` is the sum of those
-    that pass step ``t``; this is the gradient of :math:`\sum_t L_t` when :math:`h_{t-k}` is treated as a
-    constant for the loss at step ``t``. Chapters 3 (BPTT) and 7 (truncated BPTT).
+    that pass step ``t``; this is the gradient of :math:`\sum_t \mathcal{L}_t` when :math:`h_{t-k}` is treated
+    as a constant for the loss at step ``t``. Chapters 3 (BPTT) and 7 (truncated BPTT).
     """
     _check_cache("rnn_backward", cache, 5, "rnn_forward")
     _check_grad("dhs", dhs, cache[4].shape, cache[4])
@@ -285,14 +282,14 @@ def _rnn_backward(dhs, cache, k=None):
     dtanh = np.square(hs)  # tanh'(a_t) = 1 - h_t^2 for every step at once, (B, T, H), computed in one
     np.subtract(1.0, dtanh, out=dtanh)  # array (one allocation of this size, not two)
     if k is None or k >= T:  # full BPTT: one backward sweep carrying the gradient from the future
-        delta = dtanh  # turned into delta_t = dL/da_t (the gradient on the pre-activation) in place
+        delta = dtanh  # turned in place into delta_t = d loss / d a_t (the gradient on the pre-activation)
         dh_next = np.zeros_like(h0)  # W_hh^T delta_{t+1}: what step t+1 hands back to h_t
         for t in reversed(range(T)):
             delta[:, t] *= dhs[:, t] + dh_next  # delta_t = (dhs_t + W_hh^T delta_{t+1}) * (1 - h_t^2)
-            dh_next = delta[:, t] @ W_hh  # W_hh^T delta_t, on to h_{t-1}
+            dh_next = np.dot(delta[:, t], W_hh)  # W_hh^T delta_t, on to h_{t-1}
         dh0 = dh_next  # h_bar_0: the gradient that arrives at the initial state
     else:  # truncated: dhs[:, t] travels through steps t, t-1, ..., t-k+1 only
-        delta = np.empty_like(hs)  # delta_t = dL/da_t, the gradient on the pre-activation
+        delta = np.empty_like(hs)  # delta_t = d loss / d a_t, the gradient on the pre-activation
         # G[j] carries the gradient of one loss on the current state while it is within reach; loss t uses
         # slot t mod k, which it takes over from loss t + k when that one has travelled its k steps
         G = np.zeros((k, B, H), dtype=hs.dtype)
@@ -333,8 +330,8 @@ def embedding_forward(ids, W_embed):
     :math:`x_t = W_{embed}^\top e_{i_t}`, i.e. row :math:`i_t` of :math:`W_{embed}`, with :math:`e_i` the
     one-hot vector of token :math:`i`. Chapter 4 (character language model).
     """
-    _check_np("ids", ids, (1, 2), dtype_kind="i")
-    _check_np("W_embed", W_embed, 2)
+    _check_np("ids", ids, (1, 2), "(B, T) or (B,)", dtype_kind="i")
+    _check_np("W_embed", W_embed, 2, "(V, D)")
     V = W_embed.shape[0]
     if ids.size and (ids.min() < 0 or ids.max() >= V):
         raise ValueError(
@@ -363,7 +360,7 @@ def embedding_backward(dx, cache):
     accumulate, rows of absent tokens are zero. Chapter 4.
     """
     ids, V = _check_cache("embedding_backward", cache, 2, "embedding_forward")
-    _check_np("dx", dx, ids.ndim + 1)
+    _check_np("dx", dx, ids.ndim + 1, "(B, T, D)" if ids.ndim == 2 else "(B, D)")
     if dx.shape[:-1] != ids.shape:
         raise ValueError(
             f"dx has shape {dx.shape}, expected {ids.shape + ('D',)} (the shape of the embedded ids); pass "
@@ -401,15 +398,15 @@ def affine_forward(h, W_hy, b_y):
 
     Chapters 1 and 4.
     """
-    _check_np("h", h, tuple(range(1, 6)))
-    _check_np("W_hy", W_hy, 2)
-    _check_np("b_y", b_y, 1)
+    _check_np("h", h, tuple(range(1, 6)), "(..., H)")
+    _check_np("W_hy", W_hy, 2, "(V, H)")
+    _check_np("b_y", b_y, 1, "(V,)")
     check_dim("h", h, h.ndim - 1, W_hy.shape[1], "The last axis of h must match W_hy, shape (V, H).")
     check_dim("b_y", b_y, 0, W_hy.shape[0], "b_y must have shape (V,) with V = W_hy.shape[0].")
     _check_same_dtype("h", h, W_hy=W_hy, b_y=b_y)
-    y = h @ W_hy.T  # W_hy h_t for every position
+    y = h.reshape(-1, h.shape[-1]) @ W_hy.T  # W_hy h_t for every position: one product, a row per position
     y += b_y  # + b_y, in place (no second array of this size)
-    return y, (h, W_hy)
+    return y.reshape(h.shape[:-1] + (W_hy.shape[0],)), (h, W_hy)
 
 
 def affine_backward(dy, cache):
@@ -434,8 +431,8 @@ def affine_backward(dy, cache):
     """
     h, W_hy = _check_cache("affine_backward", cache, 2, "affine_forward")
     _check_grad("dy", dy, h.shape[:-1] + (W_hy.shape[0],), h)
-    dy2, h2 = dy.reshape(-1, dy.shape[-1]), h.reshape(-1, h.shape[-1])
-    return dy @ W_hy, dy2.T @ h2, dy2.sum(axis=0)
+    dy2, h2 = dy.reshape(-1, dy.shape[-1]), h.reshape(-1, h.shape[-1])  # a row per position
+    return (dy2 @ W_hy).reshape(h.shape), dy2.T @ h2, dy2.sum(axis=0)
 
 
 # ------------------------------------------------------------------------------------------------- softmax
@@ -458,7 +455,7 @@ def softmax(z, axis=-1):
     :math:`p_i = e^{z_i - m} / \sum_j e^{z_j - m}` with :math:`m = \max_j z_j`, which equals
     :math:`e^{z_i}/\sum_j e^{z_j}` but never overflows. Chapter 4.
     """
-    _check_np("z", z, tuple(range(1, 9)))
+    _check_np("z", z, tuple(range(1, 9)), "(..., V)")
     if isinstance(axis, bool) or not isinstance(axis, numbers.Integral) or not -z.ndim <= axis < z.ndim:
         raise ValueError(
             f"axis must be an integer in {-z.ndim}..{z.ndim - 1} for z of shape {z.shape}, got {axis!r}; "
@@ -491,13 +488,13 @@ def softmax_cross_entropy(logits, targets, mask=None):
     With :math:`p_t = \mathrm{softmax}(y_t)`, :math:`N` the number of unmasked positions and :math:`m_t` the
     mask,
 
-    .. math:: L = -\frac{1}{N}\sum_t m_t \log p_{t, c_t}, \qquad
-              \frac{\partial L}{\partial y_t} = \frac{m_t}{N}\,(p_t - e_{c_t}).
+    .. math:: \mathcal{L} = -\frac{1}{N}\sum_t m_t \log p_{t, c_t}, \qquad
+              \frac{\partial \mathcal{L}}{\partial y_t} = \frac{m_t}{N}\,(p_t - e_{c_t}).
 
     Chapter 4 (character language model).
     """
-    _check_np("logits", logits, tuple(range(1, 9)))
-    _check_np("targets", targets, logits.ndim - 1, dtype_kind="i")
+    _check_np("logits", logits, tuple(range(1, 9)), "(..., V)")
+    _check_np("targets", targets, logits.ndim - 1, "(...), logits without its last axis", dtype_kind="i")
     if targets.shape != logits.shape[:-1]:
         raise ValueError(
             f"targets has shape {targets.shape}, expected {logits.shape[:-1]} (logits without its last "
@@ -535,14 +532,16 @@ def softmax_cross_entropy(logits, targets, mask=None):
         )
     # one array of the size of logits is allocated (z) and becomes dlogits: fewer passes over memory
     z = logits - logits.max(axis=-1, keepdims=True)  # z_t = y_t - max_j y_tj: exp(z) cannot overflow
-    z_target = np.take_along_axis(z, targets[..., None], axis=-1)[..., 0]  # z_{t, c_t}
+    rows = z.reshape(-1, V)  # a view: one row per position t
+    target_entry = (np.arange(rows.shape[0]), targets.reshape(-1))  # entry (t, c_t) of every row
+    z_target = rows[target_entry]  # z_{t, c_t}
     p = np.exp(z, out=z)  # e^{z_t} (in z's memory)
     sum_e = p.sum(axis=-1, keepdims=True)  # sum_j e^{z_tj}
-    log_p_target = z_target - np.log(sum_e[..., 0])  # log p_{t, c_t} = z_{t, c_t} - log sum_j e^{z_tj}
-    loss = -(m * log_p_target).sum() / N
+    log_p_target = z_target - np.log(sum_e.reshape(-1))  # log p_{t, c_t} = z_{t, c_t} - log sum_j e^{z_tj}
+    weight = (m / N).reshape(-1, 1)  # m_t / N, one per row
+    loss = -(weight[:, 0] * log_p_target).sum()
     p /= sum_e  # p_t = softmax(y_t)
+    rows[target_entry] -= 1.0  # p_t - e_{c_t}
+    rows *= weight  # (m_t / N) (p_t - e_{c_t})
     dlogits = p
-    rows = dlogits.reshape(-1, V)  # a view: one row per position
-    rows[np.arange(rows.shape[0]), targets.reshape(-1)] -= 1.0  # p_t - e_{c_t}
-    dlogits *= (m / N)[..., None]  # (m_t / N) (p_t - e_{c_t})
     return float(loss), dlogits

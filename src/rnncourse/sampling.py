@@ -1,27 +1,35 @@
-"""Choosing the next token from a model's scores: greedy, temperature and top-k sampling (chapter 4).
+r"""Choosing the next token from a model's scores, and the autoregressive loop that feeds it back (chapter 4).
 
-A language model outputs a score vector (logits) ``z`` of size ``V`` per step. The functions here turn it into
-a distribution ``p = softmax(z / tau)``, optionally keep only the ``k`` most likely tokens, and draw from it
-with an explicit ``torch.Generator``; :func:`sample` runs the autoregressive loop that feeds every drawn token
-back into the model.
+A decoder outputs a score vector (logits) ``y`` of size ``V`` per step. :func:`probabilities` turns it into
+``p = softmax(y / tau)``, optionally restricted to the ``k`` most likely tokens (:func:`top_k_filter`), and
+:func:`sample_next` draws from it with an explicit ``torch.Generator`` (``tau = 0``: :func:`greedy`).
+
+:func:`decode` is the one autoregressive loop of the course. It drives any decoder that has the two methods
+of :class:`rnncourse.topologies.OneToMany` (the Seq2Seq and captioning decoders) and
+:class:`rnncourse.charlm.CharRNN`::
+
+    step(x_t, h) -> (y_t, h)      # x_t (B, D), h (L, B, H) or None -> logits (B, V), state (L, B, H)
+    next_input(token) -> x        # token (B,) int64 -> the next input (B, D)
+
+:func:`sample` primes a language model on a prefix, then decodes.
 """
 
 from __future__ import annotations
 
-import numbers
+from contextlib import contextmanager
 
 import numpy as np
 import torch
 
-from ._validate import check_array, check_positive_int
+from ._validate import check_array, check_dim, check_positive_int, check_real, check_seed, check_tensor
 
-__all__ = ["greedy", "top_k_filter", "probabilities", "entropy_bits", "sample_next", "sample"]
+__all__ = ["greedy", "top_k_filter", "probabilities", "entropy_bits", "sample_next", "decode", "sample"]
 
 
 def _as_logits(logits) -> torch.Tensor:
     if isinstance(logits, np.ndarray):
         logits = torch.from_numpy(logits)
-    check_array("logits", logits, (1, 2))
+    check_array("logits", logits, (1, 2), shape="(V,) or (B, V)")
     if logits.shape[-1] == 0:
         raise ValueError(
             f"logits must have at least one entry along the last axis, got shape {tuple(logits.shape)}."
@@ -30,14 +38,8 @@ def _as_logits(logits) -> torch.Tensor:
 
 
 def _check_temperature(temperature) -> float:
-    if isinstance(temperature, bool) or not isinstance(temperature, numbers.Real) or not temperature >= 0:
-        raise ValueError(
-            f"temperature must be a real number >= 0, got {temperature!r}; use 1.0 for the model's own "
-            "distribution, values below 1 to sharpen it and 0 for greedy decoding."
-        )
-    if not np.isfinite(float(temperature)):
-        raise ValueError(f"temperature must be finite, got {temperature!r}; use a large finite value.")
-    return float(temperature)
+    hint = "use 1.0 for the model's own distribution, values below 1 to sharpen it and 0 for greedy decoding."
+    return check_real("temperature", temperature, low=0.0, hint=hint)
 
 
 def _check_top_k(top_k, V: int):
@@ -50,127 +52,71 @@ def _check_top_k(top_k, V: int):
 
 
 def greedy(logits) -> torch.Tensor:
-    """The most likely token: ``argmax_i z_i``.
+    r"""The most likely token :math:`\arg\max_i y_i`: logits (V,) or (B, V) -> ids () or (B,) int64.
 
-    Parameters
-    ----------
-    logits : Tensor or ndarray, shape (V,) or (B, V)
-
-    Returns
-    -------
-    ids : Tensor of int64, shape () or (B,)
-
-    Notes
-    -----
-    Chapter 4. Greedy decoding is the limit of temperature sampling as the temperature goes to 0.
+    Chapter 4. Greedy decoding is the limit of temperature sampling as :math:`\tau \to 0`.
     """
     return _as_logits(logits).argmax(-1)
 
 
 def top_k_filter(logits, k: int) -> torch.Tensor:
-    """Keep the ``k`` largest scores and set the others to ``-inf``.
+    """Keep the ``k`` largest scores of logits (V,) or (B, V) and set the others to ``-inf`` (same shape).
 
-    Parameters
-    ----------
-    logits : Tensor or ndarray, shape (V,) or (B, V)
-    k : int
-        Number of tokens kept, ``1 <= k <= V``. Exactly ``k`` entries stay finite (ties broken by
-        ``torch.topk``).
-
-    Returns
-    -------
-    Tensor, shape of ``logits``
-
-    Notes
-    -----
-    Chapter 4. After the filter, ``softmax`` gives zero probability to every token outside the top ``k``
-    (Fan, Lewis & Dauphin 2018).
+    ``1 <= k <= V``; exactly ``k`` entries stay finite (ties broken by ``torch.topk``). Chapter 4: after the
+    filter, ``softmax`` gives zero probability outside the top ``k`` (Fan, Lewis & Dauphin 2018).
     """
-    z = _as_logits(logits)
-    k = _check_top_k(k, z.shape[-1])
-    keep = z.topk(k, dim=-1).indices
-    out = torch.full_like(z, float("-inf"))
-    return out.scatter(-1, keep, z.gather(-1, keep))
+    y = _as_logits(logits)
+    keep = y.topk(_check_top_k(k, y.shape[-1]), dim=-1).indices
+    return torch.full_like(y, float("-inf")).scatter(-1, keep, y.gather(-1, keep))
 
 
 def probabilities(logits, temperature: float = 1.0, top_k: int | None = None) -> torch.Tensor:
-    """The sampling distribution ``p = softmax(z / tau)``, restricted to the top ``k`` tokens if asked.
+    r"""The sampling distribution :math:`p_i = \exp(y_i / \tau) / \sum_j \exp(y_j / \tau)`.
 
     Parameters
     ----------
     logits : Tensor or ndarray, shape (V,) or (B, V)
     temperature : float
-        ``tau >= 0``. ``tau = 1`` is the model's distribution; ``tau -> 0`` concentrates it on the argmax
-        (``tau = 0`` returns that one-hot vector); ``tau -> inf`` flattens it towards uniform.
+        :math:`\tau \ge 0`. 1 is the model's distribution; :math:`\tau \to 0` concentrates it on the argmax
+        (``0`` returns that one-hot vector); :math:`\tau \to \infty` flattens it towards uniform.
     top_k : int, optional
         Keep only the ``k`` most likely tokens, renormalised.
 
     Returns
     -------
-    p : Tensor, shape of ``logits``, rows summing to 1
-
-    Notes
-    -----
-    Chapter 4. :math:`p_i = \\exp(z_i / \\tau) / \\sum_j \\exp(z_j / \\tau)`. The entropy of :math:`p`
-    increases with :math:`\\tau`.
+    p : Tensor, shape of ``logits``, rows summing to 1. Chapter 4: its entropy increases with :math:`\tau`.
     """
-    z = _as_logits(logits)
+    y = _as_logits(logits)
     tau = _check_temperature(temperature)
     if top_k is not None:
-        z = top_k_filter(z, top_k)
+        y = top_k_filter(y, top_k)
     if tau == 0.0:
-        return torch.nn.functional.one_hot(z.argmax(-1), z.shape[-1]).to(z.dtype)
-    return torch.softmax(z / tau, dim=-1)
+        return torch.nn.functional.one_hot(y.argmax(-1), y.shape[-1]).to(y.dtype)
+    return torch.softmax(y / tau, dim=-1)
 
 
 def entropy_bits(p) -> torch.Tensor:
-    """Entropy in bits of distributions over the last axis, with ``0 log 0 = 0``.
+    r"""Entropy in bits :math:`H(p) = -\sum_i p_i \log_2 p_i` over the last axis (:math:`0 \log 0 = 0`).
 
-    Parameters
-    ----------
-    p : Tensor or ndarray, shape (..., V)
-        Non-negative, summing to 1 along the last axis.
-
-    Returns
-    -------
-    Tensor, shape (...)
-
-    Notes
-    -----
-    Chapter 4. :math:`H(p) = -\\sum_i p_i \\log_2 p_i`; 0 for a one-hot distribution, :math:`\\log_2 V` for
-    the uniform one.
+    ``p`` (..., V) non-negative, summing to 1 along the last axis -> Tensor (...). Chapter 4: 0 for a one-hot
+    distribution, :math:`\log_2 V` for the uniform one.
     """
     if isinstance(p, np.ndarray):
         p = torch.from_numpy(p)
-    check_array("p", p, (1, 2, 3))
+    check_array("p", p, (1, 2, 3), shape="(V,), (B, V) or (B, T, V)")
     if bool((p < 0).any()):
         raise ValueError("p must be a probability distribution, got negative entries; pass softmax outputs.")
-    logp = torch.where(p > 0, torch.log2(torch.where(p > 0, p, torch.ones_like(p))), torch.zeros_like(p))
-    return -(p * logp).sum(-1)
+    return -(p * torch.log2(torch.where(p > 0, p, torch.ones_like(p)))).sum(-1)
 
 
 def sample_next(logits, temperature: float = 1.0, top_k: int | None = None, generator=None) -> torch.Tensor:
-    """Draw the next token from ``softmax(z / tau)`` (restricted to the top ``k``).
+    r"""Draw the next token from :math:`\mathrm{softmax}(y / \tau)` (restricted to the top ``k``).
 
-    Parameters
-    ----------
-    logits : Tensor or ndarray, shape (V,) or (B, V)
-    temperature : float
-        ``tau >= 0``; ``0`` is greedy decoding (no randomness).
-    top_k : int, optional
-        Draw only among the ``k`` most likely tokens.
-    generator : torch.Generator, optional
-        Source of randomness; the same generator state gives the same draw.
-
-    Returns
-    -------
-    ids : Tensor of int64, shape () or (B,)
-
-    Notes
-    -----
-    Chapter 4. :math:`y \\sim \\mathrm{Categorical}(p)`, :math:`p = \\mathrm{softmax}(z / \\tau)`.
+    ``logits`` (V,) or (B, V) -> ids () or (B,) int64, :math:`c \sim \mathrm{Categorical}(p)` with ``p`` of
+    :func:`probabilities` (``temperature`` 0: the argmax, no randomness). ``generator`` (torch.Generator,
+    optional) is the source of randomness: the same generator state gives the same draw. Chapter 4.
     """
-    z = _as_logits(logits)
+    y = _as_logits(logits)
     tau = _check_temperature(temperature)
     if generator is not None and not isinstance(generator, torch.Generator):
         raise TypeError(
@@ -178,80 +124,126 @@ def sample_next(logits, temperature: float = 1.0, top_k: int | None = None, gene
             "create one with torch.Generator().manual_seed(seed)."
         )
     if tau == 0.0:
-        z = z if top_k is None else top_k_filter(z, top_k)
-        return z.argmax(-1)
-    p = probabilities(z.to(torch.float64), tau, top_k)
-    flat = p.reshape(-1, p.shape[-1])
-    ids = torch.multinomial(flat, 1, generator=generator).squeeze(-1)
+        return (y if top_k is None else top_k_filter(y, top_k)).argmax(-1)
+    p = probabilities(y.to(torch.float64), tau, top_k)
+    ids = torch.multinomial(p.reshape(-1, p.shape[-1]), 1, generator=generator)
     return ids.reshape(p.shape[:-1])
 
 
-def _model_device(model) -> torch.device:
-    for p in model.parameters():
-        return p.device
-    return torch.device("cpu")
+@contextmanager
+def _inference(model):
+    """Eval mode and no gradients inside; the training flag of a ``torch.nn.Module`` is restored after."""
+    was_training = getattr(model, "training", None)
+    if was_training is not None:
+        model.eval()
+    try:
+        with torch.no_grad():
+            yield
+    finally:
+        if was_training is not None:
+            model.train(was_training)
 
 
-def sample(model, prefix_ids, steps: int, temperature: float = 1.0, top_k: int | None = None, seed: int = 0):
-    """Generate ``steps`` tokens autoregressively: every drawn token is fed back as the next input.
+def _check_decoder(decoder):
+    for name in ("step", "next_input"):
+        if not callable(getattr(decoder, name, None)):
+            raise TypeError(
+                "decoder must have the methods step(x_t, h) and next_input(token) (a OneToMany or a "
+                f"CharRNN), got {type(decoder).__name__} without {name}."
+            )
+
+
+def decode(
+    decoder, x, steps: int, *, h0=None, temperature: float = 0.0, top_k: int | None = None, seed: int = 0
+):
+    r"""Generate ``steps`` tokens: every chosen token is fed back through ``decoder.next_input``.
 
     Parameters
     ----------
-    model : torch.nn.Module
-        Called as ``model(ids, h) -> (logits, h)`` with ``ids`` (B, t) int64, ``logits`` (B, t, V) and ``h``
-        the recurrent state (None at the start), e.g. :class:`rnncourse.charlm.CharRNN`.
-    prefix_ids : sequence of int, ndarray or Tensor of integers, shape (P,) or (B, P), P >= 1
-        The prompt; the model reads all of it first (priming the hidden state).
+    decoder : object with ``step(x_t, h) -> (y_t, h)`` and ``next_input(token) -> x``
+        :class:`rnncourse.topologies.OneToMany` (also the Seq2Seq and captioning decoders) or
+        :class:`rnncourse.charlm.CharRNN`.
+    x : Tensor, shape (B, D)
+        The first input.
     steps : int
-        Number of tokens to generate.
+        Number of tokens ``T`` to generate (``>= 0``).
+    h0 : Tensor, shape (L, B, H), optional
+        The initial state (None: the decoder's zeros), e.g. an encoder's or a prefix's final state.
     temperature : float
-        ``tau >= 0`` (``0``: greedy).
+        :math:`\tau \ge 0`; ``0`` (default) is greedy decoding.
     top_k : int, optional
-        Draw only among the ``k`` most likely tokens at each step.
+        Choose only among the ``k`` most likely tokens at each step.
     seed : int
-        Seed of the ``torch.Generator`` used for the draws: the same seed gives the same sample.
+        Seed of the ``torch.Generator`` of the draws: the same seed gives the same tokens.
 
     Returns
     -------
-    ids : ndarray of int64, shape (steps,) or (B, steps)
-        The generated tokens (without the prefix).
+    tokens : Tensor of int64, shape (B, steps)
 
     Notes
     -----
-    Chapter 4. With :math:`h_P` the state after the prefix, for :math:`t = P, P+1, \\dots`:
-    :math:`p_t = \\mathrm{softmax}(W_{hy} h_t + b_y)`, :math:`x_{t+1} \\sim p_t`,
-    :math:`h_{t+1} = \\tanh(W_{hh} h_t + W_{xh} \\mathrm{embed}(x_{t+1}) + b_h)`.
-    The model runs in eval mode without gradients; its training flag is restored afterwards.
+    Chapters 4-6. With :math:`x_1 = x`, for :math:`t = 1, \dots, T`:
+    :math:`(y_t, h_t) = \mathrm{step}(x_t, h_{t-1})`, :math:`c_t \sim \mathrm{softmax}(y_t / \tau)`
+    (the argmax when :math:`\tau = 0`), :math:`x_{t+1} = \mathrm{next\_input}(c_t)`. Runs without
+    gradients, in eval mode (the training flag of a module is restored).
     """
-    if hasattr(prefix_ids, "detach"):
-        prefix = prefix_ids.detach().cpu()
-    else:
-        prefix = np.asarray(prefix_ids)
-    check_array("prefix_ids", prefix, (1, 2), dtype_kind="i")
+    _check_decoder(decoder)
+    check_tensor("x", x, 2, shape="(B, D)")
+    steps = check_positive_int("steps", steps, minimum=0)
+    tau = _check_temperature(temperature)
+    generator = torch.Generator().manual_seed(check_seed(seed))
+    if h0 is not None:
+        check_tensor("h0", h0, 3, shape="(L, B, H)")
+        check_dim("h0", h0, 1, x.shape[0], "h0 must have the batch size B of x: shape (L, B, H).")
+    tokens = torch.zeros(x.shape[0], steps, dtype=torch.int64)
+    x_t, h = x, h0
+    with _inference(decoder):
+        for t in range(steps):
+            y_t, h = decoder.step(x_t, h)
+            tokens[:, t] = sample_next(y_t.cpu(), tau, top_k, generator)
+            if t + 1 < steps:
+                x_t = decoder.next_input(tokens[:, t].to(y_t.device))
+    return tokens
+
+
+def sample(model, prefix_ids, steps: int, temperature: float = 1.0, top_k: int | None = None, seed: int = 0):
+    r"""Continue ``prefix_ids``: prime the state on the prefix, then :func:`decode` from its last token.
+
+    Chapter 4. Priming: :math:`(\cdot, h_t) = \mathrm{step}(\mathrm{next\_input}(c_t), h_{t-1})` for the
+    prefix tokens :math:`c_1, \dots, c_{P-1}`; then ``decode(model, next_input(c_P), steps, h0=h_{P-1})``.
+
+    Parameters
+    ----------
+    model : a decoder (``step`` and ``next_input``) over tokens, e.g. :class:`rnncourse.charlm.CharRNN`
+    prefix_ids : sequence of int, ndarray or Tensor of integers, shape (P,) or (B, P), P >= 1
+        The prompt, read entirely before the first draw.
+    steps : int
+        Number of tokens to generate.
+    temperature, top_k, seed
+        As in :func:`decode` (default temperature 1: the model's own distribution).
+
+    Returns
+    -------
+    ids : Tensor of int64, shape (steps,) or (B, steps)
+        The generated tokens, without the prefix.
+    """
+    _check_decoder(model)
+    if not isinstance(prefix_ids, torch.Tensor):
+        prefix_ids = np.asarray(prefix_ids, dtype=np.int64 if len(prefix_ids) == 0 else None)
+    prefix = torch.as_tensor(prefix_ids)
+    check_array("prefix_ids", prefix, (1, 2), dtype_kind="i", shape="(P,) or (B, P)")
     if prefix.shape[-1] == 0:
         raise ValueError(
             f"prefix_ids must hold at least one token, got shape {tuple(prefix.shape)}; start from a "
             "character such as a newline."
         )
-    steps = check_positive_int("steps", steps, minimum=0)
-    tau = _check_temperature(temperature)
-    seed = check_positive_int("seed", seed, minimum=0)
-    single = prefix.ndim == 1
-    prefix = torch.as_tensor(prefix, dtype=torch.int64).reshape(-1, prefix.shape[-1])
-    generator = torch.Generator().manual_seed(seed)
-    device = _model_device(model)
-    out = torch.empty(prefix.shape[0], steps, dtype=torch.int64)
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            logits, h = model(prefix.to(device), None)
-            for t in range(steps):
-                nxt = sample_next(logits[:, -1].cpu(), tau, top_k, generator)
-                out[:, t] = nxt
-                if t + 1 < steps:
-                    logits, h = model(nxt[:, None].to(device), h)
-    finally:
-        model.train(was_training)
-    ids = out.numpy()
-    return ids[0] if single else ids
+    params = getattr(model, "parameters", None)
+    weight = next(iter(params()), None) if callable(params) else None
+    ids = prefix.long().reshape(-1, prefix.shape[-1]).to("cpu" if weight is None else weight.device)
+    h = None
+    with _inference(model):
+        for t in range(ids.shape[1] - 1):
+            _, h = model.step(model.next_input(ids[:, t]), h)
+        x = model.next_input(ids[:, -1])
+    tokens = decode(model, x, steps, h0=h, temperature=temperature, top_k=top_k, seed=seed)
+    return tokens[0] if prefix.ndim == 1 else tokens

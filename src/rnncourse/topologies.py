@@ -1,18 +1,15 @@
-r"""Input/output topologies of a recurrent network, built on :class:`rnncourse.modules.RNN`.
+r"""Input/output topologies of a recurrent network, built on :class:`rnncourse.modules.RNN` (Karpathy 2015).
 
-The same recurrence :math:`h_t = \tanh(W_{hh} h_{t-1} + W_{xh} x_t + b_h)` serves four ways of mapping
-inputs to outputs (Karpathy 2015):
-
-* :class:`ManyToMany` — an output :math:`y_t = W_{hy} h_t + b_y` at every step (tagging, delayed echo);
-* :class:`ManyToOne` — one output from the last state, :math:`y = W_{hy} h_T + b_y` (parity, sentiment);
-* :class:`OneToMany` — one input vector, ``T`` outputs (counting, captioning); the later steps read zeros or
+* :class:`ManyToMany`: an output :math:`y_t = W_{hy} h_t + b_y` at every step (tagging, delayed echo);
+* :class:`ManyToOne`: one output from the last state, :math:`y = W_{hy} h_T + b_y` (parity, sentiment);
+* :class:`OneToMany`: one input vector, ``T`` outputs (counting, captioning); the later steps read zeros or
   an embedding of the previous token, which makes generation autoregressive;
-* :class:`Seq2Seq` — a many-to-one encoder whose final state starts a one-to-many decoder
-  (Sutskever et al. 2014, Cho et al. 2014).
+* :class:`Seq2Seq`: a many-to-one encoder whose final state starts a one-to-many decoder.
 
-One-to-one is the degenerate case ``T = 1``: ``ManyToOne`` on a length-1 sequence (or ``OneToMany`` with
-``steps=1``) is the feed-forward network :math:`y = W_{hy} \tanh(W_{xh} x + b_h) + b_y` (the state starts at
-zero). All outputs are logits. Chapter 2 (computational graphs) and chapter 6 (teacher forcing).
+One-to-one is the degenerate case ``T = 1``. All outputs are logits. :class:`OneToMany` is **the**
+autoregressive decoder of the course: ``step(x_t, h) -> (y_t, h)`` and ``next_input(token) -> x``, with
+``forward`` a loop over them; the decoders of :class:`Seq2Seq` and :class:`rnncourse.captioning.Captioner`
+are ``OneToMany`` and :func:`rnncourse.sampling.decode` drives the same two methods. Chapters 2, 5 and 6.
 """
 
 from __future__ import annotations
@@ -23,16 +20,25 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ._validate import check_array, check_choice, check_dim, check_positive_int, check_probability
+from ._validate import (
+    check_choice,
+    check_dim,
+    check_ids,
+    check_positive_int,
+    check_probability,
+    check_seed,
+    check_tensor,
+)
 from .modules import RNN
 
-__all__ = ["ManyToMany", "ManyToOne", "OneToMany", "Seq2Seq", "FEEDS"]
+__all__ = ["ManyToMany", "ManyToOne", "OneToMany", "Seq2Seq", "FEEDS", "readout_parameters"]
 
 #: What :class:`OneToMany` feeds at steps ``t >= 1``.
 FEEDS = ("zeros", "output")
 
 
 def _generator(seed, generator):
+    """The generator of the initial weights: ``generator``, else one seeded with ``seed``, else None."""
     if generator is not None:
         if not isinstance(generator, torch.Generator):
             raise TypeError(
@@ -40,71 +46,61 @@ def _generator(seed, generator):
                 "create one with torch.Generator().manual_seed(seed)."
             )
         return generator
-    if seed is not None:
-        return torch.Generator().manual_seed(check_positive_int("seed", seed, minimum=0))
-    return None
+    seed = check_seed(seed, allow_none=True)
+    return None if seed is None else torch.Generator().manual_seed(seed)
 
 
-def _uniform(shape, bound, dtype, generator):
-    w = torch.empty(*shape, dtype=dtype)
-    nn.init.uniform_(w, -bound, bound, generator=generator)
-    return nn.Parameter(w)
+def readout_parameters(hidden_size: int, output_size: int, dtype=None, generator=None):
+    r"""The read-out :math:`y = W_{hy} h + b_y` of every topology: ``W_hy`` (V, H) and ``b_y`` (V,) Parameters
+    drawn from :math:`U(-1/\sqrt{H}, 1/\sqrt{H})` as ``torch.nn.Linear`` (``generator``: torch's global one
+    when None)."""
+    H, V = check_positive_int("hidden_size", hidden_size), check_positive_int("output_size", output_size)
+    bound = 1.0 / math.sqrt(H)
+    W_hy, b_y = torch.empty(V, H, dtype=dtype), torch.empty(V, dtype=dtype)
+    for w in (W_hy, b_y):
+        nn.init.uniform_(w, -bound, bound, generator=generator)
+    return nn.Parameter(W_hy), nn.Parameter(b_y)
 
 
-def _check_tensor(name, a):
-    if not isinstance(a, torch.Tensor):
-        raise TypeError(
-            f"{name} must be a torch.Tensor, got {type(a).__name__}; convert it with torch.as_tensor({name})."
-        )
-    return a
+def _check_state(name, h, dtype):
+    """A torch state ``(L, B, H)``; the RNN checks the sizes."""
+    if h is not None:
+        check_tensor(name, h, 3, dtype, shape="(L, B, H)", finite=False)
+    return h
 
 
-def _check_ids(name, ids, ndim, vocab):
-    """Integer ids with ``ndim`` dimensions and values in ``0..vocab-1``."""
-    _check_tensor(name, ids)
-    check_array(name, ids, ndim, dtype_kind="i")
-    if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= vocab):
-        raise ValueError(
-            f"{name} must hold ids in 0..{vocab - 1}, got values in {int(ids.min())}..{int(ids.max())}; "
-            f"build the model with a vocabulary of at least {int(ids.max()) + 1} (or fix the data)."
-        )
-    return ids.long()
+_INPUT_SHAPES = {1: ("(B, D)", "(B,)"), 2: ("(B, T, D)", "(B, T)")}
 
 
-def _sequence_input(x, input_size, dtype):
-    """(B, T, D) floats, or (B, T) integer ids one-hot encoded to D = input_size."""
-    _check_tensor("x", x)
+def _as_input(x, input_size, dtype, ids_ndim):
+    """Floats (B, [T,] D) as they are, or integer ids (B, [T]) one-hot encoded to D = input_size."""
+    floats, ids = _INPUT_SHAPES[ids_ndim]
+    check_tensor("x", x)
     if x.dtype == torch.bool:
         raise TypeError(
-            "x must hold floats (B, T, D) or integer ids (B, T), got dtype torch.bool; use x.long()."
+            f"x must hold floats {floats} or integer ids {ids}, got dtype torch.bool; use x.long()."
         )
-    if x.is_floating_point():
-        check_array("x", x, 3)
-        check_dim("x", x, 2, input_size, f"The model was built with input_size={input_size}.")
-        if x.dtype != dtype:
-            raise TypeError(
-                f"x has dtype {x.dtype} but the model's parameters are {dtype}; "
-                f"convert it with x.to({dtype})."
-            )
-    else:
-        ids = _check_ids("x", x, 2, input_size)
-        x = F.one_hot(ids, input_size).to(dtype)
-    if x.shape[1] == 0:
-        raise ValueError(
-            f"x has T = 0 time steps (shape {tuple(x.shape)}), expected T >= 1; pass at least one step."
-        )
+    if not x.is_floating_point():
+        return F.one_hot(check_ids("x", x, ids_ndim, input_size, shape=ids), input_size).to(dtype)
+    check_tensor("x", x, ids_ndim + 1, dtype, shape=f"{floats} floats or {ids} integer ids")
+    check_dim("x", x, ids_ndim, input_size, f"The model was built with input_size={input_size}.")
     return x
 
 
-def _readout(h, W_hy, b_y):
-    return F.linear(h, W_hy, b_y)
-
-
 class _Readout(nn.Module):
-    """An RNN followed by the affine readout ``y = W_hy h + b_y`` (shared by ManyToMany and ManyToOne)."""
+    """An RNN followed by the affine read-out ``y = W_hy h + b_y`` (the base of the topologies)."""
 
     def __init__(
-        self, input_size, hidden_size, output_size, num_layers, nonlinearity, dtype, seed, generator
+        self,
+        input_size: int,
+        hidden_size: int,
+        output_size: int,
+        num_layers: int = 1,
+        nonlinearity: str = "tanh",
+        *,
+        dtype: torch.dtype | None = None,
+        seed: int | None = None,
+        generator: torch.Generator | None = None,
     ):
         super().__init__()
         generator = _generator(seed, generator)
@@ -112,9 +108,7 @@ class _Readout(nn.Module):
         self.hidden_size = check_positive_int("hidden_size", hidden_size)
         self.output_size = check_positive_int("output_size", output_size)
         self.rnn = RNN(input_size, hidden_size, num_layers, nonlinearity, dtype=dtype, generator=generator)
-        bound = 1.0 / math.sqrt(hidden_size)
-        self.W_hy = _uniform((output_size, hidden_size), bound, self.rnn.dtype, generator)
-        self.b_y = _uniform((output_size,), bound, self.rnn.dtype, generator)
+        self.W_hy, self.b_y = readout_parameters(hidden_size, output_size, self.rnn.dtype, generator)
 
     @property
     def dtype(self) -> torch.dtype:
@@ -122,7 +116,8 @@ class _Readout(nn.Module):
         return self.rnn.dtype
 
     def _states(self, x, h0):
-        return self.rnn(_sequence_input(x, self.input_size, self.dtype), h0)
+        x = _as_input(x, self.input_size, self.dtype, 2)  # the RNN rejects T = 0
+        return self.rnn(x, _check_state("h0", h0, self.dtype))
 
 
 class ManyToMany(_Readout):
@@ -155,27 +150,11 @@ class ManyToMany(_Readout):
     Notes
     -----
     .. math:: h_t = \tanh(W_{hh} h_{t-1} + W_{xh} x_t + b_h), \qquad y_t = W_{hy} h_t + b_y,
-              \qquad L = \sum_{t=1}^{T} L_t(y_t, \hat y_t).
+              \qquad \mathcal{L} = \sum_{t=1}^{T} \mathcal{L}_t(y_t, \hat y_t).
 
-    A loss at every step; each :math:`L_t` reaches the parameters through every earlier step.
+    A loss at every step; each :math:`\mathcal{L}_t` reaches the parameters through every earlier step.
     Chapter 2 (computational graphs).
     """
-
-    def __init__(
-        self,
-        input_size: int,
-        hidden_size: int,
-        output_size: int,
-        num_layers: int = 1,
-        nonlinearity: str = "tanh",
-        *,
-        dtype: torch.dtype | None = None,
-        seed: int | None = None,
-        generator: torch.Generator | None = None,
-    ):
-        super().__init__(
-            input_size, hidden_size, output_size, num_layers, nonlinearity, dtype, seed, generator
-        )
 
     def forward(self, x: torch.Tensor, h0: torch.Tensor | None = None, return_state: bool = False):
         """Logits at every step.
@@ -195,7 +174,7 @@ class ManyToMany(_Readout):
             Only when ``return_state`` is True.
         """
         hs, h_n = self._states(x, h0)
-        y = _readout(hs, self.W_hy, self.b_y)
+        y = F.linear(hs, self.W_hy, self.b_y)
         return (y, h_n) if return_state else y
 
 
@@ -207,7 +186,7 @@ class ManyToOne(_Readout):
     Notes
     -----
     .. math:: h_t = \tanh(W_{hh} h_{t-1} + W_{xh} x_t + b_h), \qquad y = W_{hy} h_T + b_y,
-              \qquad L = L(y, \hat y).
+              \qquad \mathcal{L} = \mathcal{L}(y, \hat y).
 
     A single loss at the end: every input reaches it only through the chain :math:`h_T \leftarrow \dots
     \leftarrow h_1`. With ``T = 1`` this is the one-to-one (feed-forward) network
@@ -217,45 +196,16 @@ class ManyToOne(_Readout):
     #: One output per sequence, not per step (truncated BPTT in :mod:`rnncourse.bptt` needs one per step).
     per_step_output = False
 
-    def __init__(
-        self,
-        input_size: int,
-        hidden_size: int,
-        output_size: int,
-        num_layers: int = 1,
-        nonlinearity: str = "tanh",
-        *,
-        dtype: torch.dtype | None = None,
-        seed: int | None = None,
-        generator: torch.Generator | None = None,
-    ):
-        super().__init__(
-            input_size, hidden_size, output_size, num_layers, nonlinearity, dtype, seed, generator
-        )
-
     def forward(self, x: torch.Tensor, h0: torch.Tensor | None = None, return_state: bool = False):
-        """Logits from the last state.
-
-        Parameters
-        ----------
-        x : Tensor, shape (B, T, D) float, or (B, T) int64 ids (one-hot encoded)
-        h0 : Tensor, shape (L, B, H), optional
-        return_state : bool
-            Also return the last state of every layer.
-
-        Returns
-        -------
-        y : Tensor, shape (B, V)
-        h_n : Tensor, shape (L, B, H)
-            Only when ``return_state`` is True.
-        """
+        """Logits from the last state, ``y`` (B, V); the arguments and ``h_n`` are those of
+        :meth:`ManyToMany.forward`."""
         hs, h_n = self._states(x, h0)
-        y = _readout(hs[:, -1], self.W_hy, self.b_y)
+        y = F.linear(hs[:, -1], self.W_hy, self.b_y)
         return (y, h_n) if return_state else y
 
 
-class OneToMany(nn.Module):
-    r"""One-to-many: one input vector, ``T`` outputs.
+class OneToMany(_Readout):
+    r"""One-to-many: one input vector, ``T`` outputs; the course's autoregressive decoder.
 
     Parameters
     ----------
@@ -270,7 +220,8 @@ class OneToMany(nn.Module):
     num_layers : int
     nonlinearity : {"tanh", "relu", "linear"}
     num_embeddings : int, optional
-        Rows of ``W_embed`` (default ``V``; :class:`Seq2Seq` adds one row for its BOS token).
+        Rows of ``W_embed`` (default ``V``; :class:`Seq2Seq` adds one row for its BOS token, the captioner
+        has ``<start>`` among its ``V`` words).
     dtype, seed, generator
         As in :class:`ManyToMany`.
 
@@ -293,9 +244,11 @@ class OneToMany(nn.Module):
     :math:`z_{t-1} = \hat y_{t-1}` with probability ``teacher_forcing`` (drawn per example and step) and
     the model's own prediction :math:`z_{t-1} = \arg\max y_{t-1}` otherwise. Without ``targets``
     (inference) the model always reads its own predictions: generation is autoregressive. The fed token is
-    a discrete choice, so no gradient flows through it. Chapters 2 and 6 (teacher forcing).
+    a discrete choice, so no gradient flows through it. One step is :meth:`step`, the fed input
+    :meth:`next_input`; :meth:`forward` is the loop over the two. Chapters 2, 5 and 6.
     """
 
+    #: Trained through ``forward_train`` (no per-step output of a given input sequence: no truncated BPTT).
     teacher_forced = True
 
     def __init__(
@@ -312,16 +265,11 @@ class OneToMany(nn.Module):
         seed: int | None = None,
         generator: torch.Generator | None = None,
     ):
-        super().__init__()
         generator = _generator(seed, generator)
-        self.input_size = check_positive_int("input_size", input_size)
-        self.hidden_size = check_positive_int("hidden_size", hidden_size)
-        self.output_size = check_positive_int("output_size", output_size)
+        super().__init__(
+            input_size, hidden_size, output_size, num_layers, nonlinearity, dtype=dtype, generator=generator
+        )
         self.feed = check_choice("feed", feed, FEEDS)
-        self.rnn = RNN(input_size, hidden_size, num_layers, nonlinearity, dtype=dtype, generator=generator)
-        bound = 1.0 / math.sqrt(hidden_size)
-        self.W_hy = _uniform((output_size, hidden_size), bound, self.rnn.dtype, generator)
-        self.b_y = _uniform((output_size,), bound, self.rnn.dtype, generator)
         if feed == "output":
             n = output_size
             if num_embeddings is not None:
@@ -337,24 +285,25 @@ class OneToMany(nn.Module):
         else:
             self.register_parameter("W_embed", None)
 
-    @property
-    def dtype(self) -> torch.dtype:
-        """The dtype of the parameters."""
-        return self.rnn.dtype
+    def step(self, x_t: torch.Tensor, h: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        r"""One step: :math:`h_t = \tanh(W_{hh} h_{t-1} + W_{xh} x_t + b_h)`, :math:`y_t = W_{hy} h_t + b_y`.
 
-    def _first_input(self, x):
-        _check_tensor("x", x)
-        if x.is_floating_point():
-            check_array("x", x, 2)
-            check_dim("x", x, 1, self.input_size, f"The model was built with input_size={self.input_size}.")
-            if x.dtype != self.dtype:
-                raise TypeError(
-                    f"x has dtype {x.dtype} but the model's parameters are {self.dtype}; "
-                    f"convert it with x.to({self.dtype})."
-                )
-            return x
-        ids = _check_ids("x", x, 1, self.input_size)
-        return F.one_hot(ids, self.input_size).to(self.dtype)
+        ``x_t`` (B, D) is the input of the step (the first input, or :meth:`next_input` of the previous
+        token); ``h`` (L, B, H) the previous state (zeros when None). Returns the logits ``y_t`` (B, V) of
+        the next token and the new state ``h`` (L, B, H).
+        """
+        check_tensor("x_t", x_t, 2, self.dtype, shape="(B, D)", finite=False)
+        hs, h = self.rnn(x_t[:, None, :], _check_state("h", h, self.dtype))
+        return F.linear(hs[:, 0], self.W_hy, self.b_y), h
+
+    def next_input(self, token: torch.Tensor) -> torch.Tensor:
+        """The input ``x`` (B, D) that follows ``token`` (B,) int64: zeros (``feed="zeros"``) or the embedding
+        ``W_embed[token]`` (``feed="output"``)."""
+        if self.feed == "zeros":
+            check_tensor("token", token, 1, shape="(B,)")
+            return torch.zeros(token.shape[0], self.input_size, dtype=self.dtype, device=token.device)
+        token = check_ids("token", token, 1, self.W_embed.shape[0], shape="(B,)")
+        return F.embedding(token, self.W_embed)
 
     def forward(
         self,
@@ -367,7 +316,7 @@ class OneToMany(nn.Module):
         h0: torch.Tensor | None = None,
         return_inputs: bool = False,
     ):
-        """Generate ``steps`` outputs from one input vector.
+        """Generate ``steps`` outputs from one input vector: a loop over :meth:`step` and :meth:`next_input`.
 
         Parameters
         ----------
@@ -396,12 +345,12 @@ class OneToMany(nn.Module):
             steps 1..T-1 (None for ``feed="zeros"``); ``"from_target"`` (B, T-1) bool: whether that token was
             the ground truth (None for ``feed="zeros"``).
         """
-        x0 = self._first_input(x)
-        B = x0.shape[0]
+        x_t = _as_input(x, self.input_size, self.dtype, 1)
+        B = x_t.shape[0]
         T = check_positive_int("steps", steps)
         tf = check_probability("teacher_forcing", teacher_forcing)
         if targets is not None:
-            targets = _check_ids("targets", targets, 2, self.output_size)
+            targets = check_ids("targets", targets, 2, self.output_size, shape="(B, T)")
             check_dim("targets", targets, 0, B, "targets must have the batch size of x: shape (B, T).")
             check_dim("targets", targets, 1, T, f"targets must have T = steps = {T} columns.")
         if generator is not None and not isinstance(generator, torch.Generator):
@@ -410,46 +359,35 @@ class OneToMany(nn.Module):
                 "create one with torch.Generator().manual_seed(seed)."
             )
         use_targets = self.feed == "output" and targets is not None and tf > 0.0
-        h, inp = h0, x0
+        h = _check_state("h0", h0, self.dtype)
         ys, xs, tokens, from_target = [], [], [], []
         for t in range(T):
-            xs.append(inp)
-            hs, h = self.rnn(inp[:, None, :], h)
-            y_t = _readout(hs[:, 0], self.W_hy, self.b_y)
+            xs.append(x_t)
+            y_t, h = self.step(x_t, h)
             ys.append(y_t)
             if t == T - 1:
                 break
-            if self.feed == "zeros":
-                inp = torch.zeros_like(x0)
-                continue
             token = y_t.detach().argmax(-1)
-            if use_targets:
-                if tf >= 1.0:
-                    truth = torch.ones(B, dtype=torch.bool, device=token.device)
-                else:
-                    truth = torch.rand(B, generator=generator, dtype=torch.float64) < tf
+            truth = torch.zeros(B, dtype=torch.bool, device=token.device)
+            if use_targets:  # feed the ground truth with probability tf, per example
+                truth = ~truth if tf >= 1.0 else torch.rand(B, generator=generator, dtype=torch.float64) < tf
                 token = torch.where(truth, targets[:, t], token)
-            else:
-                truth = torch.zeros(B, dtype=torch.bool, device=token.device)
             tokens.append(token)
             from_target.append(truth)
-            inp = F.embedding(token, self.W_embed)
+            x_t = self.next_input(token)
         y = torch.stack(ys, 1)
         if not return_inputs:
             return y
+        fed = truth = None
         if self.feed == "output":
             fed = torch.stack(tokens, 1) if tokens else torch.zeros(B, 0, dtype=torch.long)
             truth = torch.stack(from_target, 1) if from_target else torch.zeros(B, 0, dtype=torch.bool)
-        else:
-            fed = truth = None
-        info = {"x": torch.stack(xs, 1).detach(), "tokens": fed, "from_target": truth}
-        return y, info
+        return y, {"x": torch.stack(xs, 1).detach(), "tokens": fed, "from_target": truth}
 
-    def forward_train(self, x, y, teacher_forcing=1.0, generator=None):
-        """The call :func:`rnncourse.training.fit` makes: ``forward(x, y.shape[1], y, teacher_forcing)``."""
-        _check_tensor("y", y)
-        check_array("y", y, 2, dtype_kind="i")
-        return self(x, y.shape[1], targets=y, teacher_forcing=teacher_forcing, generator=generator)
+    def forward_train(self, x, target, teacher_forcing=1.0, generator=None):
+        """``forward(x, T, target, teacher_forcing, generator)`` with ``T`` from ``target`` (B, T) int64."""
+        target = check_ids("target", target, 2, self.output_size, shape="(B, T)")
+        return self(x, target.shape[1], targets=target, teacher_forcing=teacher_forcing, generator=generator)
 
 
 class Seq2Seq(nn.Module):
@@ -490,9 +428,12 @@ class Seq2Seq(nn.Module):
 
     with :math:`z_{-1} = \mathrm{BOS}` and :math:`z_{t-1}` the ground truth (probability ``teacher_forcing``)
     or the decoder's own argmax, as in :class:`OneToMany`. The fixed-size vector :math:`h^{enc}_S` is the
-    only path from the source to the target (Sutskever et al. 2014; Cho et al. 2014). Chapters 2 and 6.
+    only path from the source to the target (Sutskever et al. 2014; Cho et al. 2014). Greedy decoding is
+    ``sampling.decode(model.decoder, model.decoder.next_input(BOS ids), T, h0=model.encode(src))``.
+    Chapters 2 and 6.
     """
 
+    #: Trained through ``forward_train`` (see :class:`OneToMany`).
     teacher_forced = True
 
     def __init__(
@@ -536,17 +477,8 @@ class Seq2Seq(nn.Module):
         return self.encoder.dtype
 
     def encode(self, src: torch.Tensor) -> torch.Tensor:
-        """The encoder's final state.
-
-        Parameters
-        ----------
-        src : Tensor, shape (B, S) int64
-
-        Returns
-        -------
-        h : Tensor, shape (L, B, H)
-        """
-        src = _check_ids("src", src, 2, self.src_vocab)
+        """The encoder's final state ``h`` (L, B, H) from the source ids ``src`` (B, S) int64."""
+        src = check_ids("src", src, 2, self.src_vocab, shape="(B, S)")
         if src.shape[1] == 0:
             raise ValueError(f"src has S = 0 tokens (shape {tuple(src.shape)}), expected S >= 1.")
         _, h = self.encoder(F.embedding(src, self.W_embed))
@@ -568,7 +500,7 @@ class Seq2Seq(nn.Module):
         ----------
         src : Tensor, shape (B, S) int64
         tgt : Tensor, shape (B, T) int64, optional
-            Ground truth for teacher forcing; ``T`` is taken from it.
+            The target sequence, fed for teacher forcing; ``T`` is taken from it.
         steps : int, optional
             ``T`` when ``tgt`` is None (inference); must equal ``tgt.shape[1]`` if both are given.
         teacher_forcing : float in [0, 1]
@@ -587,24 +519,21 @@ class Seq2Seq(nn.Module):
         """
         h = self.encode(src)
         B = src.shape[0]
-        if tgt is None and steps is None:
-            raise ValueError(
-                "Seq2Seq needs tgt (B, T) or steps=T to know how many tokens to decode; got neither."
-            )
         if tgt is not None:
-            _check_tensor("tgt", tgt)
-            check_array("tgt", tgt, 2, dtype_kind="i")
+            check_tensor("tgt", tgt, 2, shape="(B, T) integer ids")
             check_dim("tgt", tgt, 0, B, "tgt must have the batch size of src: shape (B, T).")
             if steps is not None and steps != tgt.shape[1]:
                 raise ValueError(
                     f"steps={steps} disagrees with tgt, which has T = {tgt.shape[1]} columns; drop steps or "
                     "make them agree."
                 )
-            if tgt.shape[1] == 0:
-                raise ValueError(f"tgt has T = 0 tokens (shape {tuple(tgt.shape)}), expected T >= 1.")
             steps = tgt.shape[1]
+        elif steps is None:
+            raise ValueError(
+                "Seq2Seq needs tgt (B, T) or steps=T to know how many tokens to decode; got neither."
+            )
         bos = torch.full((B,), self.bos, dtype=torch.long)
-        x0 = F.embedding(bos, self.decoder.W_embed)
+        x0 = self.decoder.next_input(bos)
         out = self.decoder(x0, steps, tgt, teacher_forcing, generator, h0=h, return_inputs=return_inputs)
         if not return_inputs:
             return out
@@ -613,6 +542,6 @@ class Seq2Seq(nn.Module):
         from_target = torch.cat([torch.zeros(B, 1, dtype=torch.bool), info["from_target"]], 1)
         return y, {"tokens": tokens, "from_target": from_target}
 
-    def forward_train(self, x, y, teacher_forcing=1.0, generator=None):
-        """The call :func:`rnncourse.training.fit` makes: ``forward(x, y, teacher_forcing=...)``."""
-        return self(x, y, teacher_forcing=teacher_forcing, generator=generator)
+    def forward_train(self, x, target, teacher_forcing=1.0, generator=None):
+        """``forward(x, target, teacher_forcing=..., generator=...)``: the teacher-forced call of training."""
+        return self(x, target, teacher_forcing=teacher_forcing, generator=generator)

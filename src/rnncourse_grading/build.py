@@ -5,7 +5,7 @@ A master ``solutions/NN_name.ipynb`` (otter-grader assign format, see ``solution
 * ``exercises/NN_name.ipynb``: the student notebook (committed), normalised so that generating it twice
   gives the same bytes: fixed cell ids, no outputs, no execution counts, only the metadata it needs;
 * ``BUILD/NN_name/``: otter's ``autograder/`` and ``student/`` folders (with the autograder zip), and
-  ``grading.json``, the tests of every question (public and hidden) that :mod:`rnncourse.grade` injects.
+  ``grading.json``, the tests of every question (public and hidden) that the grader injects.
 """
 
 from __future__ import annotations

@@ -53,11 +53,12 @@ if hasattr(_rnncourse_sys, "last_exc"):
 _rnncourse_gc.collect()
 """
 
-#: Forget the check helpers a notebook may have imported (and patched) so that the tests import them afresh.
+#: Forget the check helpers a notebook may have imported (and patched) so that the tests import them afresh:
+#: ``rnncourse.grade`` re-exports them from ``rnncourse_grading.checks``.
 _FRESH_HELPERS = """\
 import sys as _rnncourse_sys
-for _rnncourse_m in [m for m in _rnncourse_sys.modules
-                     if m == "rnncourse.grade" or m.startswith("rnncourse._grading")]:
+for _rnncourse_m in [m for m in _rnncourse_sys.modules if m == "rnncourse.grade"
+                     or m == "rnncourse_grading" or m.startswith("rnncourse_grading.")]:
     del _rnncourse_sys.modules[_rnncourse_m]
 """
 
