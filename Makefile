@@ -16,7 +16,7 @@ SOLUTIONS := $(sort $(wildcard solutions/*.ipynb))
 export PYTHONHASHSEED := 0
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: help venv book test lint unit nbval exercises html browser bench bench-notebooks clean prereqs-book prereqs-test pdf
+.PHONY: help venv book test lint unit mutations nbval exercises html browser bench bench-notebooks clean prereqs-book prereqs-test pdf
 
 help:
 	@echo "make book   - set up .venv, execute every chapter and build the HTML book (_build/html/index.html)"
@@ -52,6 +52,9 @@ widgets-js:
 # System prerequisites are checked first, in seconds, with the command that installs what is missing.
 prereqs-book prereqs-test prereqs-pdf:
 	@PYTHON=$(PYTHON) tools/prereqs.sh $(@:prereqs-%=%)
+	@if [ "$@" = prereqs-test ] && ! command -v bwrap >/dev/null 2>&1; then \
+	  echo "make test: missing prerequisite: bubblewrap (the sandbox of every graded submission)" >&2; \
+	  echo "  Debian/Ubuntu: sudo apt-get install bubblewrap   (.ci/run installs it)" >&2; exit 1; fi
 
 book: prereqs-book venv
 	$(BIN)/jupyter-book build . -W --keep-going --all
@@ -68,6 +71,10 @@ nbval: venv
 
 exercises: venv
 	$(BIN)/python tools/exercises.py build
+
+# Every typical wrong answer listed in solutions/mutations/ must fail the tests it targets (prints the table).
+mutations: venv
+	$(BIN)/python tools/mutations.py
 
 # Render the outputs that strict nbval has just verified (no second execution), then check the pages.
 html: venv
@@ -86,6 +93,7 @@ browser: venv
 test: prereqs-test venv
 	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory unit
+	$(MAKE) --no-print-directory mutations
 	$(MAKE) --no-print-directory nbval
 	$(MAKE) --no-print-directory html
 	$(MAKE) --no-print-directory browser

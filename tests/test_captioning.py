@@ -344,3 +344,27 @@ def test_training_step_through_fit_lowers_the_loss():
     loss_fn = training.supervised(caption_loss, teacher_forcing=1.0)
     history = training.fit(model, [batch] * 20, opt, steps=20, loss_fn=loss_fn)
     assert history.loss[-1] < history.loss[0] - 0.5
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_gated_decoders_train_and_start_from_the_image(cell):
+    """The decoder's cell is a choice (chapter 11); the LSTM starts from (h_0, 0)."""
+    from rnncourse.modules import LSTMState
+
+    model = Captioner(4, 8, 8, channels=(2, 4), seed=0, cell=cell)
+    batch = next(scene_batches(16, seed=0))
+    h0 = model.init_state(batch[0])
+    assert isinstance(h0, LSTMState) == (cell == "lstm") and model.decoder.rnn.cell == cell
+    if cell == "lstm":
+        assert h0.h.shape == (1, 16, 8) and not h0.c.any()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    loss_fn = training.supervised(caption_loss, teacher_forcing=1.0)
+    history = training.fit(model, [batch] * 30, opt, steps=30, loss_fn=loss_fn)
+    assert history.loss[-1] < history.loss[0] - 0.5, history.loss
+    assert model(batch[0]).shape == (16, 8, len(WORDS))
+
+
+def test_lstm_greedy_decode_passes_the_pair_state_to_decode():
+    model = Captioner(4, 8, 8, channels=(2, 4), seed=0, cell="lstm")
+    images = next(scene_batches(4, seed=0))[0]
+    assert model.greedy_decode(images).shape == (4, 8)

@@ -235,3 +235,38 @@ def test_unigram_bpc_rejects_bad_alpha():
 def test_evaluate_rejects_too_short_stream():
     with pytest.raises(ValueError, match="ids has 5 characters, too few for batch_size=16: need at least 17"):
         evaluate_bpc(CharRNN(5, 2, 3), np.arange(5))
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_gated_char_models_train_evaluate_and_decode(cell):
+    """CharRNN with a gated cell (chapter 11): fit lowers the loss, evaluate_bpc carries the state (the LSTM's
+    pair) from chunk to chunk, and sampling.decode drives it."""
+    from rnncourse.sampling import decode
+
+    vocab = Vocab(TEXT)
+    ids = vocab.encode(TEXT)
+    model = CharRNN(len(vocab), 8, 16, num_layers=2, vocab=vocab, seed=0, cell=cell)
+    assert model.rnn.cell == cell
+    before = evaluate_bpc(model, ids[:300], batch_size=4, seq_len=16)
+    history = training.fit(
+        model,
+        training.random_windows(ids, 16, 24, seed=0),
+        torch.optim.Adam(model.parameters(), lr=1e-2),
+        steps=60,
+        loss_fn=training.supervised(bits_per_char),
+    )
+    assert np.mean(history.loss[-5:]) < 0.8 * np.mean(history.loss[:5])
+    assert evaluate_bpc(model, ids[:300], batch_size=4, seq_len=16) < before
+    y, h = model(torch.as_tensor(ids[None, :10]), return_state=True)
+    y2 = model(torch.as_tensor(ids[None, 5:10]), model(torch.as_tensor(ids[None, :5]), return_state=True)[1])
+    torch.testing.assert_close(y2, y[:, 5:], rtol=0, atol=1e-5)
+    start = model.next_input(torch.as_tensor(ids[:2]))
+    tokens = decode(model, start, 12, temperature=0.5, seed=1)
+    assert tokens.shape == (2, 12) and torch.equal(tokens, decode(model, start, 12, temperature=0.5, seed=1))
+    assert len(model.generate("t", 20, temperature=0.0)) == 20
+
+
+def test_lstm_sample_after_a_prefix_passes_the_pair_state_to_decode():
+    vocab = Vocab(TEXT)
+    model = CharRNN(len(vocab), 8, 16, vocab=vocab, seed=0, cell="lstm")
+    assert len(model.generate("the ", 10)) == 10

@@ -295,3 +295,38 @@ def test_load_corpus_rejects_a_bad_timeout():
         load_corpus(timeout=0)
     with pytest.raises(TypeError, match=r"timeout must be a finite real number, got 'soon'"):
         load_corpus(timeout="soon")
+
+
+# ------------------------------------------------------------------------------------------- pad_sequences
+
+
+def test_pad_sequences_pads_at_the_end_and_returns_lengths():
+    padded, lengths = data.pad_sequences([np.array([3, 1, 4]), np.array([1]), np.array([5, 9])], pad=0)
+    assert padded.dtype == np.int64 and lengths.dtype == np.int64
+    assert padded.tolist() == [[3, 1, 4], [1, 0, 0], [5, 9, 0]] and lengths.tolist() == [3, 1, 2]
+    mask = np.arange(padded.shape[1]) < lengths[:, None]
+    assert mask.sum() == 6 and (padded[~mask] == 0).all()
+
+
+def test_pad_sequences_with_features_and_pad_value():
+    a, b = np.ones((2, 3)), np.full((4, 3), 2.0)
+    padded, lengths = data.pad_sequences([a, b], pad=-1.5)
+    assert padded.shape == (2, 4, 3) and lengths.tolist() == [2, 4]
+    assert np.array_equal(padded[0, :2], a) and (padded[0, 2:] == -1.5).all() and np.array_equal(padded[1], b)
+
+
+@pytest.mark.parametrize(
+    ("seqs", "pad", "error"),
+    [
+        ([], 0, ValueError),  # empty
+        (np.zeros((2, 3)), 0, ValueError),  # an array, not a list of sequences
+        ([np.array([1, 2]), np.array([], dtype=np.int64)], 0, ValueError),  # a sequence of length 0
+        ([np.ones((2, 3)), np.ones((2, 4))], 0, ValueError),  # different feature sizes
+        ([np.array([1, 2]), np.array([0.5])], 0, TypeError),  # ids mixed with floats
+        ([np.ones((2, 3, 4))], 0, ValueError),  # 3-D sequence
+        ([np.array([1, 2])], "x", TypeError),  # pad not a number
+    ],
+)
+def test_pad_sequences_rejects_bad_input(seqs, pad, error):
+    with pytest.raises(error):
+        data.pad_sequences(seqs, pad=pad)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from rnncourse.modules import RNN, RNNCell
+from rnncourse.modules import RNN, GRUCell, LSTMCell, LSTMState, RNNCell
 from rnncourse.reference import rnn_forward, rnn_step_forward
 
 TOL = {torch.float32: 1e-6, torch.float64: 1e-10}
@@ -330,5 +330,124 @@ def test_conversion_rejects_what_torch_cannot_express():
         RNN.from_torch(torch.nn.RNN(3, 4, bidirectional=True))
     with pytest.raises(ValueError, match=r"from_torch expects dropout=0, got dropout=0.5"):
         RNN.from_torch(torch.nn.RNN(3, 4, num_layers=2, dropout=0.5))
-    with pytest.raises(TypeError, match=r"from_torch expects a torch.nn.RNN, got LSTM"):
-        RNN.from_torch(torch.nn.LSTM(3, 4))
+    with pytest.raises(TypeError, match=r"from_torch expects a torch.nn.RNN, LSTM or GRU, got Linear"):
+        RNN.from_torch(torch.nn.Linear(3, 4))
+    with pytest.raises(ValueError, match=r"from_torch expects proj_size=0, got 2"):
+        RNN.from_torch(torch.nn.LSTM(3, 4, proj_size=2))
+
+
+# ------------------------------------------------------------------------------------- LSTM and GRU (ch. 11)
+def _gated_loss(model, x, state, w):
+    """Outputs, final states and a loss that reads all of them (so every gradient path is exercised)."""
+    hs, h_n = model(x, state)
+    parts = [hs, *(h_n if isinstance(h_n, tuple) else (h_n,))]
+    return parts, sum((p * wi).sum() for p, wi in zip(parts, w, strict=True))
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("L", [1, 2, 3])
+@pytest.mark.parametrize("direction", ["from_torch", "to_torch"])
+def test_gated_equal_torch(cell, dtype, L, direction):
+    """Outputs, final states and EVERY gradient (input, states, parameters) equal torch.nn.LSTM / GRU."""
+    torch.manual_seed(L)
+    if direction == "from_torch":
+        ref = (torch.nn.LSTM if cell == "lstm" else torch.nn.GRU)(4, 5, L, batch_first=True, dtype=dtype)
+        ours = RNN.from_torch(ref)
+    else:
+        ours = RNN(4, 5, L, cell=cell, dtype=dtype, seed=L)
+        ref = ours.to_torch()
+    assert isinstance(ref, torch.nn.LSTM if cell == "lstm" else torch.nn.GRU) and ours.cell == cell
+    g = torch.Generator().manual_seed(0)
+    B, T, H = 3, 6, 5
+    x = torch.randn(B, T, 4, dtype=dtype, generator=g)
+    states = [torch.randn(L, B, H, dtype=dtype, generator=g) for _ in range(2 if cell == "lstm" else 1)]
+    w = [torch.randn(B, T, H, dtype=dtype, generator=g)]
+    w += [torch.randn(L, B, H, dtype=dtype, generator=g) for _ in states]
+    results = []
+    for model in (ours, ref):
+        xi, si = x.clone().requires_grad_(), [s.clone().requires_grad_() for s in states]
+        outs, loss = _gated_loss(model, xi, tuple(si) if cell == "lstm" else si[0], w)
+        loss.backward()
+        results.append([*outs, xi.grad, *(s.grad for s in si)])
+    for a, b in zip(*results, strict=True):
+        assert a.shape == b.shape and scaled_error(a, b) < TOL[dtype]
+    for l, c in enumerate(ours.cells):
+        W_ih, W_hh = getattr(ref, f"weight_ih_l{l}"), getattr(ref, f"weight_hh_l{l}")
+        b_ih, b_hh = getattr(ref, f"bias_ih_l{l}"), getattr(ref, f"bias_hh_l{l}")
+        pairs = [(c.W_xh, W_ih), (c.W_hh, W_hh)]
+        pairs += [(c.b_xh, b_ih), (c.b_hh, b_hh)] if cell == "gru" else [(c.b_h, b_ih), (c.b_h, b_hh)]
+        for p, q in pairs:
+            assert scaled_error(p.grad, q.grad) < TOL[dtype]
+            assert q.grad.abs().max() > 1e-4  # a non-trivial gradient
+        assert scaled_error(c.W_xh, W_ih) == 0.0 and scaled_error(c.W_hh, W_hh) == 0.0
+        if cell == "lstm":
+            assert scaled_error(c.b_h, b_ih + b_hh) < TOL[dtype]
+
+
+def test_gated_cells_equal_numpy_reference():
+    from rnncourse.reference import gru_step_forward, lstm_step_forward
+
+    torch.manual_seed(0)
+    x, h, c = (torch.randn(2, n, dtype=torch.float64) for n in (3, 4, 4))
+    lstm, gru = LSTMCell(3, 4, dtype=torch.float64), GRUCell(3, 4, dtype=torch.float64)
+    n = [a.numpy() for a in (x, h, c)]
+    state = lstm(x, (h, c))
+    assert isinstance(state, LSTMState)
+    h_ref, c_ref, _ = lstm_step_forward(*n, *(p.detach().numpy() for p in lstm.parameters()))
+    np.testing.assert_allclose(state.h.detach().numpy(), h_ref, rtol=0, atol=1e-14)
+    np.testing.assert_allclose(state.c.detach().numpy(), c_ref, rtol=0, atol=1e-14)
+    h_gru, _ = gru_step_forward(n[0], n[1], *(p.detach().numpy() for p in gru.parameters()))
+    np.testing.assert_allclose(gru(x, h).detach().numpy(), h_gru, rtol=0, atol=1e-14)
+    zero = lstm(x)  # zeros when no state is given
+    assert torch.equal(zero.h, lstm(x, (torch.zeros_like(h), torch.zeros_like(c))).h)
+
+
+def test_gated_parameters_state_and_detach():
+    lstm, gru = RNN(3, 4, 2, cell="lstm", seed=0), RNN(3, 4, cell="gru", bias=False, seed=0)
+    assert [n for n, _ in lstm.cells[0].named_parameters()] == ["W_xh", "W_hh", "b_h"]
+    assert lstm.cells[1].W_xh.shape == (16, 4) and lstm.cells[0].b_h.shape == (16,)
+    assert gru.cells[0].W_hh.shape == (12, 4) and gru.cells[0].b_xh is None and not gru.bias
+    assert all(p.abs().max() <= 0.5 for p in lstm.parameters())  # U(-1/sqrt(H), 1/sqrt(H)), H = 4
+    same_seed = [RNN(3, 4, cell="gru", seed=1).cells[0].W_hh for _ in range(2)]
+    assert torch.equal(*same_seed)
+    x = torch.randn(2, 5, 3, requires_grad=True)
+    hs, state = lstm(x)
+    assert isinstance(state, LSTMState) and state.h.shape == state.c.shape == (2, 2, 4)
+    assert torch.equal(hs[:, -1], state.h[-1])
+    carried = state.detach()
+    assert isinstance(carried, LSTMState) and not carried.h.requires_grad and not carried.c.requires_grad
+    hs2, _ = lstm(x[:, :2], carried)  # a state carried into the next window
+    assert hs2.shape == (2, 2, 4)
+    assert "cell='lstm'" in repr(lstm) and "bias=False" in repr(gru.cells[0])
+
+
+def test_gated_rejections():
+    with pytest.raises(ValueError, match=r"cell must be one of \['gru', 'lstm', 'rnn'\], got 'gated'"):
+        RNN(3, 4, cell="gated")
+    with pytest.raises(ValueError, match=r"cell='lstm' has its own gates: .* got nonlinearity='relu'"):
+        RNN(3, 4, nonlinearity="relu", cell="lstm")
+    with pytest.raises(ValueError, match=r"cell='gru' has its own gates: .* skip=True"):
+        RNN(3, 4, skip=True, cell="gru")
+    lstm = RNN(3, 4, 2, cell="lstm")
+    x = torch.zeros(2, 5, 3)
+    with pytest.raises(TypeError, match=r"the LSTM's state must be a pair \(h0, c0\) of tensors"):
+        lstm(x, torch.zeros(2, 2, 4))
+    with pytest.raises(ValueError, match=r"c0 has size 3 along axis 1 .* expected 2"):
+        lstm(x, (torch.zeros(2, 2, 4), torch.zeros(2, 3, 4)))
+    with pytest.raises(ValueError, match=r"c_prev has size 5 along axis 1 .* expected 4"):
+        LSTMCell(3, 4)(x[:, 0], (torch.zeros(2, 4), torch.zeros(2, 5)))
+    with pytest.raises(ValueError, match=r"x has size 2 along axis 1 .* expected 3"):
+        GRUCell(3, 4)(x[:, 0, :2])
+    with pytest.raises(TypeError, match=r"generator must be a torch.Generator or None, got int"):
+        GRUCell(3, 4, generator=0)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_gated_round_trip_without_bias(cell):
+    ref = (torch.nn.LSTM if cell == "lstm" else torch.nn.GRU)(3, 4, 2, bias=False, batch_first=True)
+    ours = RNN.from_torch(ref)
+    assert not ours.bias and not ours.to_torch().bias
+    x = torch.randn(2, 5, 3, generator=torch.Generator().manual_seed(0))
+    assert scaled_error(ours(x)[0], ref(x)[0]) < 1e-6
+    assert scaled_error(ours.to_torch()(x)[0], ref(x)[0]) == 0.0

@@ -14,6 +14,14 @@ from rnncourse.reference import (
     affine_forward,
     embedding_backward,
     embedding_forward,
+    gru_backward,
+    gru_forward,
+    gru_step_backward,
+    gru_step_forward,
+    lstm_backward,
+    lstm_forward,
+    lstm_step_backward,
+    lstm_step_forward,
     rnn_backward,
     rnn_forward,
     rnn_step_backward,
@@ -579,3 +587,233 @@ def test_reference_pipeline_follows_float32_inputs():
         for a32, a64 in zip(out32, out64, strict=True):
             assert a32.dtype == np.float32
             assert np.abs(a32 - a64).max() < 1e-4 * max(1.0, np.abs(a64).max())
+
+
+# ------------------------------------------------------------------------------------- 8. LSTM and GRU
+def gated_params(rng, cell, B, T, D, H):
+    """x (B, T, D), the initial states (B, H) and the weights of a cell with 4 (LSTM) or 3 (GRU) gates."""
+    G = 4 if cell == "lstm" else 3
+    states = [rng.normal(size=(B, H)) for _ in range(2 if cell == "lstm" else 1)]
+    W = [rng.normal(size=(G * H, D)) / np.sqrt(2 * D), rng.normal(size=(G * H, H)) / np.sqrt(2 * H)]
+    biases = [rng.normal(size=G * H) * 0.3 for _ in range(1 if cell == "lstm" else 2)]
+    return [rng.normal(size=(B, T, D)), *states, *W, *biases]
+
+
+def assert_gradcheck(grad, num, name):
+    """Relative error below GRAD_TOL entry by entry, but for entries so small that the absolute rounding floor
+    of central differences (about 1e-13 here) dominates: a product of gates can make single entries of a
+    gated cell's gradient arbitrarily small (a saturated gate, an input near zero)."""
+    assert grad.shape == num.shape, name
+    assert np.all(np.abs(grad - num) <= GRAD_TOL * (np.abs(grad) + np.abs(num)) + 1e-12), name
+
+
+GATED_NAMES = {
+    "lstm": ("x", "h0", "c0", "W_xh", "W_hh", "b_h"),
+    "gru": ("x", "h0", "W_xh", "W_hh", "b_xh", "b_hh"),
+}
+SEQ = {"lstm": (lstm_forward, lstm_backward), "gru": (gru_forward, gru_backward)}
+
+
+def _gated_outputs(cell, params):
+    """Every output of the sequence function, concatenated (the LSTM's hs and cs)."""
+    out = SEQ[cell][0](*params)
+    return np.concatenate(out[:2], -1) if cell == "lstm" else out[0]
+
+
+@PROPERTY
+@given(cell=st.sampled_from(["lstm", "gru"]), B=size, D=size, H=size, seed=st.integers(0, 2**31 - 1))
+@example(cell="lstm", B=1, D=1, H=1, seed=0)
+@example(cell="gru", B=1, D=1, H=1, seed=0)
+def test_gated_step_backward_matches_central_differences(cell, B, D, H, seed):
+    rng = np.random.default_rng(seed)
+    params = gated_params(rng, cell, B, 1, D, H)
+    params[0] = params[0][:, 0]
+    forward, backward = (
+        (lstm_step_forward, lstm_step_backward) if cell == "lstm" else (gru_step_forward, gru_step_backward)
+    )
+    out = forward(*params)
+    d_out = [rng.normal(size=o.shape) for o in out[:-1]]  # dh (and dc)
+    grads = backward(*d_out, out[-1])
+    names = (
+        ("x", "h_prev", "c_prev", "W_xh", "W_hh", "b_h")
+        if cell == "lstm"
+        else ("x", "h_prev", "W_xh", "W_hh", "b_xh", "b_hh")
+    )
+    for name, arr, grad in zip(names, params, grads, strict=True):
+        num = numgrad(lambda _: np.concatenate(forward(*params)[:-1], -1), arr, np.concatenate(d_out, -1))
+        assert_gradcheck(grad, num, name)
+
+
+@PROPERTY
+@given(cell=st.sampled_from(["lstm", "gru"]), B=size, T=size, D=size, H=size, seed=st.integers(0, 2**31 - 1))
+@example(cell="lstm", B=1, T=4, D=1, H=2, seed=2)
+@example(cell="gru", B=3, T=4, D=2, H=3, seed=3)
+def test_gated_backward_matches_central_differences(cell, B, T, D, H, seed):
+    """The loss reads every hidden state (and, for a check of c, the LSTM's cell states through dhs only)."""
+    rng = np.random.default_rng(seed)
+    params = gated_params(rng, cell, B, T, D, H)
+    hs = SEQ[cell][0](*params)[0]
+    dhs = rng.normal(size=hs.shape)
+    grads = SEQ[cell][1](dhs, SEQ[cell][0](*params)[-1])
+    for name, arr, grad in zip(GATED_NAMES[cell], params, grads, strict=True):
+        num = numgrad(lambda _: SEQ[cell][0](*params)[0], arr, dhs)
+        assert_gradcheck(grad, num, name)
+        assert np.abs(grad).max() > 1e-8, name
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("T", [1, 5])
+def test_gated_sequence_equals_torch_autograd(cell, T):
+    """Outputs and every gradient equal those of torch.nn.LSTM / torch.nn.GRU with the same weights (float64);
+    the LSTM's b_h is torch's bias_ih (bias_hh = 0), the GRU's biases are torch's two."""
+    rng = np.random.default_rng(T)
+    B, D, H = 3, 4, 5
+    params = gated_params(rng, cell, B, T, D, H)
+    out = SEQ[cell][0](*params)
+    dhs = rng.normal(size=out[0].shape)
+    ours = SEQ[cell][1](dhs, out[-1])
+    net = (torch.nn.LSTM if cell == "lstm" else torch.nn.GRU)(D, H, batch_first=True, dtype=torch.float64)
+    b = [params[-1], np.zeros_like(params[-1])] if cell == "lstm" else params[-2:]
+    W = params[3:5] if cell == "lstm" else params[2:4]
+    with torch.no_grad():
+        for name, a in zip(
+            ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"), [*W, *b], strict=True
+        ):
+            getattr(net, name).copy_(torch.from_numpy(a))
+    x = torch.tensor(params[0], requires_grad=True)
+    states = [torch.tensor(s[None], requires_grad=True) for s in params[1 : 3 if cell == "lstm" else 2]]
+    hs, state = net(x, tuple(states) if cell == "lstm" else states[0])
+    (hs * torch.from_numpy(dhs)).sum().backward()
+    np.testing.assert_allclose(out[0], hs.detach().numpy(), rtol=0, atol=1e-12)
+    if cell == "lstm":
+        np.testing.assert_allclose(out[1][:, -1], state[1][0].detach().numpy(), rtol=0, atol=1e-12)
+    theirs = [
+        x.grad.numpy(),
+        *(s.grad[0].numpy() for s in states),
+        net.weight_ih_l0.grad.numpy(),
+        net.weight_hh_l0.grad.numpy(),
+        net.bias_ih_l0.grad.numpy(),
+    ]
+    if cell == "gru":
+        theirs.append(net.bias_hh_l0.grad.numpy())
+    for name, a, b_ in zip(GATED_NAMES[cell], ours, theirs, strict=True):
+        assert np.abs(a - b_).max() < 1e-10, name
+        assert np.abs(b_).max() > 1e-6, name
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_gated_sequence_equals_chained_steps(cell):
+    """The sequence functions equal the step functions chained forwards and backwards (to rounding)."""
+    rng = np.random.default_rng(7)
+    params = gated_params(rng, cell, 2, 4, 3, 3)
+    x, states, weights = (
+        params[0],
+        params[1 : 3 if cell == "lstm" else 2],
+        params[3 if cell == "lstm" else 2 :],
+    )
+    out = SEQ[cell][0](*params)
+    dhs = rng.normal(size=out[0].shape)
+    grads = SEQ[cell][1](dhs, out[-1])
+    step_forward, step_backward = (
+        (lstm_step_forward, lstm_step_backward) if cell == "lstm" else (gru_step_forward, gru_step_backward)
+    )
+    caches, s = [], states
+    for t in range(x.shape[1]):
+        *s, cache = step_forward(x[:, t], *s, *weights)
+        caches.append(cache)
+        np.testing.assert_allclose(out[0][:, t], s[0], rtol=0, atol=1e-14)
+    ds, dw = [np.zeros_like(a) for a in states], [0.0] * len(weights)
+    for t in reversed(range(x.shape[1])):
+        ds[0] = ds[0] + dhs[:, t]
+        dx_t, *rest = step_backward(*ds, caches[t])
+        ds, dw = rest[: len(states)], [a + b for a, b in zip(dw, rest[len(states) :], strict=True)]
+        np.testing.assert_allclose(grads[0][:, t], dx_t, rtol=1e-12, atol=1e-14)
+    for a, b in zip(grads[1:], [*ds, *dw], strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+
+
+def test_lstm_known_answer_and_forget_gate_path():
+    """Zero weights: every gate is sigmoid(b); with f = 1, i = 0 the cell state passes unchanged and the
+    gradient on c_prev equals dc (the additive path)."""
+    B, D, H = 2, 3, 2
+    W_xh, W_hh = np.zeros((4 * H, D)), np.zeros((4 * H, H))
+    b_h = np.concatenate([np.full(H, -50.0), np.full(H, 50.0), np.zeros(H), np.full(H, 50.0)])
+    c_prev = np.array([[0.5, -1.0], [2.0, 0.1]])
+    h, c, cache = lstm_step_forward(np.ones((B, D)), np.ones((B, H)), c_prev, W_xh, W_hh, b_h)
+    np.testing.assert_allclose(c, c_prev, rtol=1e-15)
+    np.testing.assert_allclose(h, np.tanh(c_prev), rtol=1e-15)
+    dc = np.array([[1.0, 2.0], [3.0, 4.0]])
+    _, _, dc_prev, *_ = lstm_step_backward(np.zeros((B, H)), dc, cache)
+    np.testing.assert_allclose(dc_prev, dc, rtol=1e-15)
+
+
+def test_gru_update_gate_one_keeps_the_state():
+    """z = 1 (large b_z): h_t = h_{t-1} whatever the input; z = 0: h_t = n_t."""
+    B, D, H = 2, 3, 2
+    rng = np.random.default_rng(0)
+    W_xh, W_hh, h_prev, x = (
+        rng.normal(size=(3 * H, D)),
+        rng.normal(size=(3 * H, H)),
+        rng.normal(size=(B, H)),
+        rng.normal(size=(B, D)),
+    )
+    W_xh[H : 2 * H] = W_hh[H : 2 * H] = 0.0
+    for bz, want in ((50.0, h_prev), (-50.0, None)):
+        b_xh = np.zeros(3 * H)
+        b_xh[H : 2 * H] = bz
+        h, cache = gru_step_forward(x, h_prev, W_xh, W_hh, b_xh, np.zeros(3 * H))
+        if want is None:
+            r = 1 / (1 + np.exp(-(x @ W_xh[:H].T + h_prev @ W_hh[:H].T)))
+            want = np.tanh(x @ W_xh[2 * H :].T + r * (h_prev @ W_hh[2 * H :].T))
+        np.testing.assert_allclose(h, want, rtol=1e-13, atol=1e-15)
+
+
+def test_gated_follow_float32():
+    rng = np.random.default_rng(1)
+    for cell in ("lstm", "gru"):
+        params = gated_params(rng, cell, 2, 3, 2, 3)
+        out64 = SEQ[cell][0](*params)
+        out32 = SEQ[cell][0](*(p.astype(np.float32) for p in params))
+        grads32 = SEQ[cell][1](np.ones_like(out32[0]), out32[-1])
+        assert out32[0].dtype == np.float32 and all(g.dtype == np.float32 for g in grads32)
+        assert np.abs(out32[0] - out64[0]).max() < 1e-5
+
+
+def test_gated_validation():
+    rng = np.random.default_rng(0)
+    x, h0, c0, W_xh, W_hh, b_h = gated_params(rng, "lstm", 2, 3, 3, 4)
+    with pytest.raises(
+        ValueError, match=r"W_hh has size 12 along axis 0 .* expected 16. W_hh must have shape \(4H, H\)"
+    ):
+        lstm_forward(x, h0, c0, W_xh, W_hh[:12], b_h)
+    with pytest.raises(ValueError, match=r"W_xh must have 2 dimensions, got 1 .*expected shape \(4H, D\)"):
+        lstm_forward(x, h0, c0, b_h, W_hh, b_h)
+    with pytest.raises(ValueError, match=r"b_h has size 8 along axis 0 .* expected 16"):
+        lstm_step_forward(x[:, 0], h0, c0, W_xh, W_hh, b_h[:8])
+    with pytest.raises(ValueError, match=r"c0 has size 1 along axis 0 .* expected 2"):
+        lstm_forward(x, h0, c0[:1], W_xh, W_hh, b_h)
+    with pytest.raises(ValueError, match=r"c_prev must have 2 dimensions, got 3 .*expected shape \(B, H\)"):
+        lstm_step_forward(x[:, 0], h0, c0[None], W_xh, W_hh, b_h)
+    with pytest.raises(ValueError, match=r"x has T = 0 time steps"):
+        lstm_forward(x[:, :0], h0, c0, W_xh, W_hh, b_h)
+    hs, cs, cache = lstm_forward(x, h0, c0, W_xh, W_hh, b_h)
+    with pytest.raises(TypeError, match=r"tuple of 9 items returned by lstm_forward"):
+        lstm_backward(np.zeros_like(hs), cache[:5])
+    with pytest.raises(ValueError, match=r"dhs has shape \(2, 2, 4\), expected \(2, 3, 4\)"):
+        lstm_backward(np.zeros((2, 2, 4)), cache)
+    h, c, step_cache = lstm_step_forward(x[:, 0], h0, c0, W_xh, W_hh, b_h)
+    with pytest.raises(ValueError, match=r"dc has shape \(2, 3\), expected \(2, 4\)"):
+        lstm_step_backward(np.zeros_like(h), np.zeros((2, 3)), step_cache)
+    x, h0, W_xh, W_hh, b_xh, b_hh = gated_params(rng, "gru", 2, 3, 3, 4)
+    with pytest.raises(ValueError, match=r"b_hh must have 1 dimensions, got 2 .*expected shape \(3H,\)"):
+        gru_forward(x, h0, W_xh, W_hh, b_xh, b_hh[None])
+    with pytest.raises(TypeError, match=r"b_xh has dtype float32 but W_hh has dtype float64"):
+        gru_step_forward(x[:, 0], h0, W_xh, W_hh, b_xh.astype(np.float32), b_hh)
+    with pytest.raises(ValueError, match=r"W_xh has size 2 along axis 1 .* expected 3"):
+        gru_forward(x, h0, W_xh[:, :2], W_hh, b_xh, b_hh)
+    h, step_cache = gru_step_forward(x[:, 0], h0, W_xh, W_hh, b_xh, b_hh)
+    with pytest.raises(TypeError, match=r"tuple of 6 items returned by gru_step_forward"):
+        gru_step_backward(h, list(step_cache))
+    hs, cache = gru_forward(x, h0, W_xh, W_hh, b_xh, b_hh)
+    with pytest.raises(TypeError, match=r"dhs has dtype float32 but the forward pass has dtype float64"):
+        gru_backward(hs.astype(np.float32), cache)

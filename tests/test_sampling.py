@@ -10,7 +10,16 @@ import pytest
 import torch
 
 from rnncourse.charlm import CharRNN
-from rnncourse.sampling import decode, entropy_bits, greedy, probabilities, sample, sample_next, top_k_filter
+from rnncourse.sampling import (
+    beam_search,
+    decode,
+    entropy_bits,
+    greedy,
+    probabilities,
+    sample,
+    sample_next,
+    top_k_filter,
+)
 
 
 def random_logits(B=16, V=12, seed=0, dtype=torch.float64):
@@ -270,3 +279,82 @@ def test_sample_rejects_a_model_without_next_input():
 
     with pytest.raises(TypeError, match="got StepOnly without next_input"):
         sample(StepOnly(), [1], 3)
+
+
+# ------------------------------------------------------------------------------------------------ beam search
+
+
+def small_generator(V=5, seed=0):
+    from rnncourse.topologies import OneToMany
+
+    return OneToMany(V, 8, V, feed="output", dtype=torch.float64, seed=seed)
+
+
+def sequence_log_prob(decoder, x, tokens):
+    """log p(tokens | x) by teacher forcing through step / next_input."""
+    total, x_t, h = torch.zeros(x.shape[0], dtype=torch.float64), x, None
+    with torch.no_grad():
+        for t in range(tokens.shape[1]):
+            y_t, h = decoder.step(x_t, h)
+            total += torch.log_softmax(y_t, -1).gather(1, tokens[:, t : t + 1])[:, 0]
+            x_t = decoder.next_input(tokens[:, t])
+    return total
+
+
+def test_beam_of_width_one_is_greedy_decoding():
+    dec = small_generator()
+    x = torch.randn(6, 5, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    tokens, log_prob = beam_search(dec, x, 6, k=1)
+    assert torch.equal(tokens, decode(dec, x, 6))
+    assert torch.allclose(log_prob, sequence_log_prob(dec, x, tokens), atol=1e-12)
+
+
+def test_full_beam_finds_the_most_probable_sequence_and_its_log_probability():
+    V, T = 4, 2  # k = V keeps every first token, so the best of all V^T sequences survives
+    dec = small_generator(V, seed=3)
+    x = torch.randn(5, V, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    tokens, log_prob = beam_search(dec, x, T, k=V)
+    every = torch.cartesian_prod(*[torch.arange(V)] * T)  # (V^T, T)
+    scores = torch.stack([sequence_log_prob(dec, x, seq.expand(5, T)) for seq in every], 1)  # (B, V^T)
+    assert torch.allclose(log_prob, scores.max(1).values, atol=1e-12)
+    assert torch.equal(tokens, every[scores.argmax(1)])
+    greedy_lp = sequence_log_prob(dec, x, decode(dec, x, T))
+    assert (log_prob >= greedy_lp - 1e-12).all()
+
+
+def test_beam_with_an_initial_state_matches_greedy_decode_with_it():
+    dec = small_generator()
+    x = torch.randn(3, 5, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    h0 = torch.randn(1, 3, 8, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+    assert torch.equal(beam_search(dec, x, 4, k=1, h0=h0)[0], decode(dec, x, 4, h0=h0))
+
+
+def test_finished_sequences_repeat_end_at_no_cost():
+    dec = CountingDecoder(V=7)  # certain: token + 1 at every step
+    x = torch.nn.functional.one_hot(torch.tensor([2, 5]), 7).double()
+    tokens, log_prob = beam_search(dec, x, 5, k=2, end=4)
+    assert tokens.tolist() == [[3, 4, 4, 4, 4], [6, 0, 1, 2, 3]]
+    assert torch.allclose(log_prob, torch.zeros(2, dtype=torch.float64), atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error"),
+    [
+        ({"k": 0}, ValueError),
+        ({"k": 8}, ValueError),  # k > V = 7
+        ({"k": 2, "end": 7}, ValueError),  # end outside the vocabulary
+        ({"k": 2, "end": -1}, ValueError),
+        ({"k": 2, "steps": -1}, ValueError),
+        ({"k": 2, "h0": torch.zeros(1, 3, 1)}, ValueError),  # batch 3, x has 2
+        ({"k": 2, "x": torch.zeros(7)}, ValueError),  # 1-D first input
+    ],
+)
+def test_beam_search_rejects_bad_arguments(kwargs, error):
+    args = {"x": torch.nn.functional.one_hot(torch.tensor([2, 5]), 7).double(), "steps": 3} | kwargs
+    with pytest.raises(error):
+        beam_search(CountingDecoder(V=7), **args)
+
+
+def test_beam_search_rejects_an_object_without_the_decoder_methods():
+    with pytest.raises(TypeError):
+        beam_search(object(), torch.zeros(2, 3), 3, k=2)

@@ -8,7 +8,7 @@ import torch
 from torch.nn import functional as F
 
 from rnncourse import data
-from rnncourse.sampling import decode
+from rnncourse.sampling import beam_search, decode
 from rnncourse.topologies import ManyToMany, ManyToOne, OneToMany, Seq2Seq, readout_parameters
 from rnncourse.training import accuracy, fit, minibatches, supervised
 
@@ -449,3 +449,80 @@ def test_boolean_inputs_rejected():
 def test_generator_must_be_a_torch_generator():
     with pytest.raises(TypeError, match=r"generator must be a torch.Generator or None, got int"):
         OneToMany(3, 4, 2, generator=3)
+
+
+# ------------------------------------------------------------------------------ the cell is a choice (ch. 11)
+def _models(cell):
+    """One model per topology with ``cell``, and a batch source of its task."""
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 4, size=(256, 6))
+    echo = np.roll(x, 1, axis=1)  # many-to-many: the previous token
+    first = x[:, 0]  # many-to-one: the first token, read through the whole sequence; one-to-many: repeat it
+    return [
+        (ManyToMany(4, 16, 4, seed=0, cell=cell), minibatches(x, echo, batch_size=32), supervised()),
+        (
+            ManyToOne(4, 16, 4, num_layers=2, seed=0, cell=cell),
+            minibatches(x, first, batch_size=32),
+            supervised(),
+        ),
+        (
+            OneToMany(4, 16, 4, feed="output", seed=0, cell=cell),
+            minibatches(first, np.repeat(first[:, None], 6, axis=1), batch_size=32),
+            supervised(teacher_forcing=0.5),
+        ),
+        (
+            Seq2Seq(4, 4, 8, 16, seed=0, cell=cell),
+            minibatches(x, x[:, ::-1].copy(), batch_size=32),
+            supervised(teacher_forcing=1.0),
+        ),
+    ]
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_every_topology_trains_with_every_cell(cell):
+    for model, batches, loss_fn in _models(cell):
+        assert model.dtype == torch.float32
+        history = fit(
+            model, batches, torch.optim.Adam(model.parameters(), lr=1e-2), steps=40, loss_fn=loss_fn
+        )
+        assert len(history) == 40 and history.stop_reason == "steps"
+        assert np.mean(history.loss[-5:]) < 0.9 * np.mean(history.loss[:5]), type(model).__name__
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_gated_states_pass_through_step_decode_and_return_state(cell):
+    from rnncourse.bptt import carried_state, stream_windows
+    from rnncourse.modules import LSTMState
+
+    m2m = ManyToMany(4, 8, 4, num_layers=2, seed=0, cell=cell)
+    ids = torch.randint(0, 4, (3, 5), generator=torch.Generator().manual_seed(0))
+    _, h = m2m(ids[:, :2], return_state=True)
+    assert isinstance(h, LSTMState) == (cell == "lstm")
+    y2, _ = m2m(ids[:, 2:], h, return_state=True)  # a carried state continues the sequence
+    torch.testing.assert_close(y2, m2m(ids)[:, 2:], rtol=0, atol=1e-6)
+    stream = torch.randint(0, 4, (200,), generator=torch.Generator().manual_seed(1))
+    loss_fn = carried_state()  # detaches the carried state (LSTMState.detach for the pair)
+    history = fit(
+        m2m,
+        stream_windows(stream[:-1], stream[1:], 4, 10),
+        torch.optim.SGD(m2m.parameters(), 0.1),
+        steps=5,
+        loss_fn=loss_fn,
+    )
+    assert len(history) == 5 and not (loss_fn.h[0] if cell == "lstm" else loss_fn.h).requires_grad
+    dec = OneToMany(4, 8, 4, feed="output", num_layers=2, seed=0, cell=cell)
+    y_t, h = dec.step(torch.zeros(3, 4), None)
+    y_t, h = dec.step(dec.next_input(y_t.argmax(-1)), h)
+    assert y_t.shape == (3, 4) and (h.h if cell == "lstm" else h).shape == (2, 3, 8)
+    greedy = dec(torch.zeros(3, 4), 6).argmax(-1)
+    assert torch.equal(decode(dec, torch.zeros(3, 4), 6), greedy)  # the one decoder drives every cell
+    _, h0 = dec.step(torch.ones(3, 4), None)  # decode and beam search from a given (pair) state
+    x0 = torch.zeros(3, 4)
+    assert torch.equal(beam_search(dec, x0, 6, 1, h0=h0)[0], decode(dec, x0, 6, h0=h0))  # k = 1 is greedy
+    assert beam_search(dec, torch.zeros(3, 4), 6, 3, h0=h0)[0].shape == (3, 6)
+    s2s = Seq2Seq(4, 4, 8, 16, seed=0, cell=cell)
+    h = s2s.encode(ids)
+    assert isinstance(h, LSTMState) == (cell == "lstm")
+    assert s2s(ids, steps=3).shape == (3, 3, 4)
+    with pytest.raises(ValueError, match=r"cell must be one of"):
+        ManyToOne(4, 8, 2, cell="transformer")

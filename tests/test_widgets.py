@@ -1,20 +1,21 @@
-"""Tests of rnncourse.widgets: controls built from specs, redraw on change, the static grid."""
+"""Tests of rnncourse.widgets: controls built from specs, redraw on change, the static player."""
 
 import matplotlib
 
 matplotlib.use("Agg")
 
 import base64  # noqa: E402
+import json  # noqa: E402
+import re  # noqa: E402
 
 import ipywidgets as widgets  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
 
 from rnncourse import plots  # noqa: E402
 from rnncourse import widgets as W  # noqa: E402
-from rnncourse.widgets import figure_to_png, interactive_figure, static_grid  # noqa: E402
+from rnncourse.widgets import figure_to_png, interactive_figure  # noqa: E402
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -137,48 +138,74 @@ def test_figure_to_png():
         figure_to_png("fig")
 
 
-def test_static_grid_draws_into_axes_when_plot_fn_takes_ax():
-    def plot_fn(T=4, ax=None):
-        return plots.plot_unrolled("many-to-many", T, ax=ax)
-
-    fig = static_grid(plot_fn, "T", [2, 3, 4, 5])
-    assert isinstance(fig, Figure)
-    assert [ax.get_title() for ax in fig.axes] == ["T = 2", "T = 3", "T = 4", "T = 5"]
-    hidden = [sum((p.get_gid() or "").startswith("node:h:") for p in ax.patches) for ax in fig.axes]
-    assert hidden == [2, 3, 4, 5]
-    assert plt.get_fignums() == [fig.number]
+def player(box):
+    """The player's JSON data (names, labels, frames) and its HTML, from the displayed MIME bundle."""
+    bundle = box._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle  # Jupyter: the live widget
+    html = bundle["text/html"]
+    data = json.loads(re.search(r'<script type="application/json">(.*?)</script>', html).group(1))
+    return data, html
 
 
-def test_static_grid_image_mode():
+def frame_png(data, key):
+    prefix = "data:image/png;base64,"
+    assert data["frames"][key].startswith(prefix)
+    return base64.b64decode(data["frames"][key][len(prefix) :])
+
+
+def test_player_frames_equal_the_figures():
     f = Recorder()
+    box = interactive_figure(f, sigma=(0.5, 1.5, 0.25, 1.0), kind=["a", "b"], scale=widgets.fixed(2.0))
+    data, html = player(box)
+    assert data["names"] == ["sigma", "kind"]
+    assert data["labels"] == [["0.5", "0.75", "1", "1.25", "1.5"], ["a", "b"]]
+    assert sorted(data["frames"]) == [f"{i},{j}" for i in range(5) for j in range(2)]
+    assert {(c["sigma"], c["kind"], c["scale"]) for c in f.calls[1:]} == {
+        (s, k, 2.0) for s in (0.5, 0.75, 1.0, 1.25, 1.5) for k in "ab"
+    }
+    # the frame for (sigma = 1.25, kind = b) is the figure the widget draws for those values
+    box.children[0].value, box.children[1].value = 1.25, "b"
+    assert frame_png(data, "3,1") == current(box)[1]
+    # one range input and one select, starting at the widget's values; the first frame shown is theirs
+    assert re.search(r'<input type="range" min="0" max="4" step="1" value="2" data-control="sigma"', html)
+    assert (
+        '<select data-control="kind" aria-label="kind"><option selected>a</option><option>b</option>' in html
+    )
+    assert f'<img src="{data["frames"]["2,0"]}"' in html
+    assert "<script>(function(){" in html and "http" not in html.replace(data["frames"]["2,0"], "")
+    assert box.player_html() is html and plt.get_fignums() == []  # rendered once; figures closed
 
-    def untitled(sigma, kind):
-        fig = f(sigma=sigma, kind=kind)
-        fig.axes[0].set_title("")
-        return fig
 
-    fig = static_grid(untitled, "sigma", [0.5, 1.0], kind="b", ncols=1)
-    assert [c["sigma"] for c in f.calls] == [0.5, 1.0] and {c["kind"] for c in f.calls} == {"b"}
-    assert [len(ax.images) for ax in fig.axes] == [1, 1]
-    assert [ax.get_title() for ax in fig.axes] == ["sigma = 0.5", "sigma = 1"]
-    assert plt.get_fignums() == [fig.number]  # the panel figures were closed
-    # a plot function that titles its own figure keeps that title and gets no second one
-    fig2 = static_grid(f, "sigma", [0.5])
-    assert fig2.axes[0].get_title() == ""
+def grid_labels(box):
+    """The player's labels per control, without rendering its frames."""
+    return [labels for _, labels, _ in box._player[0].values()]
 
 
-def test_static_grid_validation():
+def test_player_grid_is_coarse_and_keeps_the_start_value():
     f = Recorder()
-    with pytest.raises(TypeError, match="plot_fn must be a callable"):
-        static_grid(None, "sigma", [1.0])
-    with pytest.raises(TypeError, match="param_name must be the name"):
-        static_grid(f, 1, [1.0])
-    with pytest.raises(ValueError, match="values must be a list of 1 to 12 parameter values, got \\[\\]"):
-        static_grid(f, "sigma", [])
-    with pytest.raises(ValueError, match="'sigma' is both the varying parameter and a fixed one"):
-        static_grid(f, "sigma", [1.0], sigma=2.0)
-    with pytest.raises(TypeError, match="plot_fn must return a matplotlib Figure, got NoneType"):
-        static_grid(lambda sigma: None, "sigma", [1.0])
+    labels = grid_labels(interactive_figure(f, sigma=(0.1, 2.0, 0.05, 1.0), max_frames=30))
+    assert labels[0] == [f"{0.1 * i:.3g}" for i in range(1, 21)]  # every other value; 1.0 is kept
+    box = interactive_figure(f, sigma=(0.5, 1.5, 0.05, 1.1), n=(10, 100, 10, 50), flag=True)
+    # 30 frames over two sliders and a check box: about sqrt(15) values per slider
+    assert grid_labels(box) == [["0.75", "1.1", "1.45"], ["20", "50", "80"], ["False", "True"]]
+    box = interactive_figure(
+        f, sigma=(0.5, 1.5, 0.05, 1.1), n=(1, 3, 1, 2), player_values={"sigma": [0.5, 1.1]}
+    )
+    data, html = player(box)
+    assert data["labels"] == [["0.5", "1.1"], ["1", "2", "3"]] and len(data["frames"]) == 6
+    assert 'max="1" step="1" value="1" data-control="sigma"' in html
+
+
+def test_player_validation():
+    f = Recorder()
+    with pytest.raises(ValueError, match=r"player_values names no control: \['tau'\]"):
+        interactive_figure(f, sigma=(0.5, 1.5, 0.05, 1.0), player_values={"tau": [1.0]})
+    with pytest.raises(ValueError, match=r"player_values\['sigma'\] must be a non-empty list .* got \[2.0\]"):
+        interactive_figure(f, sigma=(0.5, 1.5, 0.05, 1.0), player_values={"sigma": [2.0]})
+    with pytest.raises(ValueError, match=r"player_values\['kind'\] must be a non-empty list .* got \[\]"):
+        interactive_figure(f, kind=["a", "b"], player_values={"kind": []})
+    with pytest.raises(ValueError, match="max_frames must be an integer >= 1, got 0"):
+        interactive_figure(f, sigma=(0.5, 1.5, 0.05, 1.0), max_frames=0)
 
 
 def test_scheduled_sampling_figure_draws_the_inverse_sigmoid():
@@ -198,3 +225,9 @@ def test_scheduled_sampling_widget_has_one_slider():
     assert (slider.description, slider.value) == ("k", 40.0)
     slider.value = 10.0
     assert current(box)[0] == "<Figure: steps=50, k=10.0>"
+
+
+def test_scheduled_sampling_player_values():
+    box = W.scheduled_sampling_widget(k=40, steps=20)
+    assert grid_labels(box) == [["1"] + [f"{5 * i}" for i in range(1, 21)]]
+    assert W.scheduled_sampling_widget(k=12, steps=20)._player[0]["k"][0][:4] == [1.0, 5.0, 10.0, 12.0]

@@ -28,6 +28,7 @@ from ._validate import (
     check_real,
     check_seed,
 )
+from .modules import LSTMState
 from .sampling import decode
 from .topologies import OneToMany
 
@@ -238,10 +239,11 @@ class Captioner(nn.Module):
     ``embed_dim`` is ``D``, the size of the word embeddings (the decoder's input size); ``hidden_size``
     ``H``; ``image_dim`` ``E``, the size of the image vector ``v``; ``num_layers`` ``L``, decoder layers, each
     with its own initial state from ``v``; ``channels`` those of the encoder's convolutions; ``seed`` seeds
-    the initial weights (torch's global generator when None).
+    the initial weights (torch's global generator when None); ``cell`` the decoder's cell (``"rnn"``,
+    ``"lstm"``, whose initial state is ``(h_0, 0)``, or ``"gru"``; chapter 11).
 
     Attributes: ``encoder`` (:class:`CNNEncoder`), ``W_ih`` (L H, E), ``b_i`` (L H,) and ``decoder``, a
-    :class:`~rnncourse.topologies.OneToMany` with the vanilla tanh cell, ``feed="output"`` and
+    :class:`~rnncourse.topologies.OneToMany` with ``feed="output"`` and
     ``V = len(WORDS)``: ``decoder.W_embed`` (V, D), ``decoder.rnn``, ``decoder.W_hy`` (V, H), ``decoder.b_y``.
 
     Notes
@@ -267,6 +269,7 @@ class Captioner(nn.Module):
         dtype: torch.dtype | None = None,
         *,
         seed: int | None = None,
+        cell: str = "rnn",
     ):
         super().__init__()
         with torch.random.fork_rng(devices=[], enabled=seed is not None):
@@ -274,20 +277,21 @@ class Captioner(nn.Module):
                 torch.manual_seed(check_seed(seed))
             self.encoder = CNNEncoder(image_dim, channels, dtype)
             self.decoder = OneToMany(
-                embed_dim, hidden_size, len(WORDS), feed="output", num_layers=num_layers, dtype=dtype
+                embed_dim, hidden_size, len(WORDS), "output", num_layers, dtype=dtype, cell=cell
             )
             L, H, E = self.decoder.rnn.num_layers, self.decoder.hidden_size, self.encoder.image_dim
             bound = 1.0 / E**0.5
             self.W_ih = nn.Parameter(torch.empty(L * H, E, dtype=self.decoder.dtype).uniform_(-bound, bound))
             self.b_i = nn.Parameter(torch.zeros(L * H, dtype=self.decoder.dtype))
 
-    def init_state(self, images) -> torch.Tensor:
+    def init_state(self, images):
         r"""The decoder's initial state ``h0`` (L, B, H): :math:`h_0 = W_{ih} v + b_i`, one state per layer,
-        from ``images`` (Tensor or ndarray, shape (B, 32, 32, 3))."""
+        from ``images`` (Tensor or ndarray, shape (B, 32, 32, 3)); the LSTM's is ``(h0, 0)``."""
         v = self.encoder(images)  # (B, E)
         h0 = F.linear(v, self.W_ih, self.b_i)  # (B, L H)
         L, H = self.decoder.rnn.num_layers, self.decoder.hidden_size
-        return h0.reshape(v.shape[0], L, H).transpose(0, 1).contiguous()
+        h0 = h0.reshape(v.shape[0], L, H).transpose(0, 1).contiguous()
+        return LSTMState(h0, torch.zeros_like(h0)) if self.decoder.rnn.cell == "lstm" else h0
 
     def start_input(self, batch_size: int) -> torch.Tensor:
         """The decoder's first input, the embedding of ``<start>``: ``decoder.next_input`` (B, D)."""
@@ -299,11 +303,12 @@ class Captioner(nn.Module):
         (default 8: the caption and its ``<end>``). With ``target`` (B, T) int64 (``Scenes.tokens``) step
         ``t`` reads ``target[:, t-1]`` with probability ``teacher_forcing``, else the decoder's own argmax."""
         h0 = self.init_state(images)
+        B = (h0[0] if isinstance(h0, tuple) else h0).shape[1]
         if target is not None:  # the decoder checks that target has `steps` columns
-            target = check_ids("target", target, 2, len(WORDS), shape="(B, T)").to(h0.device)
-            check_dim("target", target, 0, h0.shape[1], "Pass one caption per image.")
+            target = check_ids("target", target, 2, len(WORDS), shape="(B, T)").to(self.b_i.device)
+            check_dim("target", target, 0, B, "Pass one caption per image.")
         steps = (CAPTION_WORDS + 1 if target is None else target.shape[1]) if steps is None else steps
-        return self.decoder(self.start_input(h0.shape[1]), steps, target, teacher_forcing, generator, h0=h0)
+        return self.decoder(self.start_input(B), steps, target, teacher_forcing, generator, h0=h0)
 
     def forward_train(self, images, target, teacher_forcing=1.0, generator=None):
         """``forward(images, target, teacher_forcing=..., generator=...)``: the teacher-forced call."""
@@ -316,7 +321,8 @@ class Captioner(nn.Module):
         max_len = check_positive_int("max_len", max_len)
         with torch.no_grad():
             h0 = self.init_state(images)
-            ids = decode(self.decoder, self.start_input(h0.shape[1]), max_len, h0=h0)
+            B = (h0[0] if isinstance(h0, tuple) else h0).shape[1]
+            ids = decode(self.decoder, self.start_input(B), max_len, h0=h0)
         is_end = (ids == _WORD_ID[END]).long()
         return ids.masked_fill(is_end.cumsum(1) - is_end > 0, _WORD_ID[PAD])  # <pad> after the first <end>
 

@@ -27,7 +27,7 @@ from torch.nn import functional as F
 from . import sampling
 from ._validate import check_array, check_ids, check_positive_int, check_real, check_seed, check_tensor
 from .modules import RNN
-from .topologies import readout_parameters
+from .topologies import _check_state, readout_parameters
 
 __all__ = ["CharRNN", "bits_per_char", "unigram_entropy", "unigram_bpc", "evaluate_bpc"]
 
@@ -43,32 +43,12 @@ def _as_ids(name: str, ids, ndim, shape: str) -> torch.Tensor:
 class CharRNN(nn.Module):
     r"""Embedding -> :class:`rnncourse.modules.RNN` -> affine read-out, over a character vocabulary.
 
-    Parameters
-    ----------
-    vocab_size : int
-        ``V``, the number of characters.
-    embed_dim : int
-        ``D``, the size of the character embeddings.
-    hidden_size : int
-        ``H``, the hidden size of every recurrent layer.
-    num_layers : int
-        ``L``, the number of stacked recurrent layers.
-    nonlinearity : {"tanh", "relu", "linear"}
-        The recurrent nonlinearity.
-    dtype : torch.dtype, optional
-        Floating-point dtype of the parameters (torch's default when None).
-    vocab : rnncourse.data.Vocab, optional
-        When given, :meth:`generate` reads and writes strings.
-    seed : int, optional
-        Seed for the initial weights (torch's global generator when None).
-
-    Attributes
-    ----------
-    W_embed : Parameter, shape (V, D)
-        Row ``i`` is the embedding of character ``i``; from N(0, 1) at the start.
-    rnn : rnncourse.modules.RNN
-    W_hy : Parameter, shape (V, H)
-    b_y : Parameter, shape (V,)
+    ``vocab_size`` ``V`` characters, ``embed_dim`` ``D``, ``hidden_size`` ``H`` and ``num_layers`` ``L``;
+    ``nonlinearity`` the recurrent one; ``dtype`` (torch's default when None); ``vocab`` (a
+    :class:`rnncourse.data.Vocab`) lets :meth:`generate` read and write strings; ``seed`` seeds the initial
+    weights (torch's global generator when None); ``cell`` is ``"rnn"``, ``"lstm"`` (a state is then the pair
+    ``(h, c)``) or ``"gru"`` (chapter 11). Attributes ``W_embed`` (V, D) (row ``i`` embeds character ``i``;
+    from N(0, 1)), ``rnn``, ``W_hy`` (V, H), ``b_y`` (V,).
 
     Notes
     -----
@@ -93,6 +73,7 @@ class CharRNN(nn.Module):
         *,
         vocab=None,
         seed: int | None = None,
+        cell: str = "rnn",
     ):
         super().__init__()
         self.vocab_size = check_positive_int("vocab_size", vocab_size)
@@ -105,7 +86,9 @@ class CharRNN(nn.Module):
             )
         self.vocab = vocab
         generator = None if seed is None else torch.Generator().manual_seed(seed)
-        self.rnn = RNN(embed_dim, hidden_size, num_layers, nonlinearity, dtype=dtype, generator=generator)
+        self.rnn = RNN(
+            embed_dim, hidden_size, num_layers, nonlinearity, dtype=dtype, generator=generator, cell=cell
+        )
         self.W_embed = nn.Parameter(torch.empty(self.vocab_size, self.embed_dim, dtype=self.dtype))
         with torch.no_grad():
             nn.init.normal_(self.W_embed, 0.0, 1.0, generator=generator)
@@ -122,54 +105,26 @@ class CharRNN(nn.Module):
         return self.rnn.num_layers
 
     def forward(self, ids, h0: torch.Tensor | None = None, return_state: bool = False):
-        """Next-character scores for every position.
-
-        Parameters
-        ----------
-        ids : Tensor or ndarray of int64, shape (B, T)
-            Character ids in ``0..V-1``.
-        h0 : Tensor, shape (L, B, H), optional
-            Initial hidden state (zeros when None), e.g. the ``h_n`` of the previous chunk of a stream.
-        return_state : bool
-            Also return the last state (to carry it to the next chunk).
-
-        Returns
-        -------
-        y : Tensor, shape (B, T, V)
-            Logits: ``y[:, t]`` scores the character that follows ``ids[:, t]``.
-        h_n : Tensor, shape (L, B, H)
-            Only when ``return_state`` is True.
+        """Next-character logits ``y`` (B, T, V) for ``ids`` (B, T) int64 (Tensor or ndarray): ``y[:, t]``
+        scores the character that follows ``ids[:, t]``. ``h0`` (L, B, H) is the initial state (zeros when
+        None), e.g. the ``h_n`` of the previous chunk of a stream; ``return_state`` also returns ``h_n``.
         """
         if isinstance(ids, np.ndarray):
             ids = torch.from_numpy(ids)
         ids = check_ids("ids", ids, 2, self.vocab_size, shape="(B, T)")
-        if h0 is not None:
-            check_tensor("h0", h0, 3, self.dtype, shape="(L, B, H)")
         x = F.embedding(ids.to(self.W_embed.device), self.W_embed)  # (B, T, D): rows of W_embed
-        hs, h_n = self.rnn(x, h0)
+        hs, h_n = self.rnn(x, _check_state("h0", h0, self.dtype))
         y = F.linear(hs, self.W_hy, self.b_y)
         return (y, h_n) if return_state else y
 
     def step(self, x_t: torch.Tensor, h: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
         r"""One step: :math:`h_t = \tanh(W_{hh} h_{t-1} + W_{xh} x_t + b_h)`, :math:`y_t = W_{hy} h_t + b_y`.
 
-        Parameters
-        ----------
-        x_t : Tensor, shape (B, D)
-            The embedded input (:meth:`next_input` of a character).
-        h : Tensor, shape (L, B, H), or None
-            The previous state (zeros when None).
-
-        Returns
-        -------
-        y_t : Tensor, shape (B, V)
-            Logits of the next character.
-        h : Tensor, shape (L, B, H)
+        ``x_t`` (B, D) is the embedded input (:meth:`next_input` of a character), ``h`` (L, B, H) the previous
+        state (zeros when None). Returns the logits ``y_t`` (B, V) of the next character and the new state.
         """
         check_tensor("x_t", x_t, 2, self.dtype, shape="(B, D)")
-        if h is not None:
-            check_tensor("h", h, 3, self.dtype, shape="(L, B, H)")
-        hs, h = self.rnn(x_t[:, None, :], h)
+        hs, h = self.rnn(x_t[:, None, :], _check_state("h", h, self.dtype))
         return F.linear(hs[:, 0], self.W_hy, self.b_y), h
 
     def next_input(self, token: torch.Tensor) -> torch.Tensor:
@@ -200,21 +155,9 @@ class CharRNN(nn.Module):
 def bits_per_char(y: torch.Tensor, target) -> torch.Tensor:
     r"""Mean cross-entropy in bits per character, differentiable (a loss for :func:`training.supervised`).
 
-    Parameters
-    ----------
-    y : Tensor, shape (..., V)
-        Logits.
-    target : Tensor or ndarray of int64, shape (...)
-        The true next characters.
-
-    Returns
-    -------
-    Tensor, shape ()
-        Multiply by :math:`\ln 2` for nats.
-
-    Notes
-    -----
-    Chapter 4. :math:`\mathcal{L} = -\frac{1}{N} \sum_t \log_2 p(c_{t+1} \mid c_{\le t})`.
+    ``y`` (..., V) logits, ``target`` (...) int64 the true next characters (Tensor or ndarray); returns a
+    scalar Tensor (multiply by :math:`\ln 2` for nats). Chapter 4:
+    :math:`\mathcal{L} = -\frac{1}{N} \sum_t \log_2 p(c_{t+1} \mid c_{\le t})`.
     """
     check_array("y", y, range(1, 8), finite=False, shape="(..., V)")  # NaN logits give a NaN loss
     target = _as_ids("target", target, range(0, 7), shape="(...), the shape of y without its last axis")
@@ -239,22 +182,11 @@ def _counts(ids, vocab_size):
 
 
 def unigram_entropy(ids, vocab_size: int | None = None) -> float:
-    r"""Entropy in bits of the character frequencies of ``ids``: the best bpc without context.
+    r"""Entropy in bits of the character frequencies of ``ids`` (N,): the best bpc without context.
 
-    Parameters
-    ----------
-    ids : ndarray or Tensor of integers, shape (N,)
-    vocab_size : int, optional
-        ``V`` (default: ``max(ids) + 1``).
-
-    Returns
-    -------
-    float
-
-    Notes
-    -----
-    Chapter 4. :math:`H_1 = -\sum_c \hat p(c) \log_2 \hat p(c)` with :math:`\hat p(c)` the relative frequency
-    of character :math:`c`. A model that ignores context cannot beat it on the same text.
+    ``vocab_size`` ``V`` defaults to ``max(ids) + 1``. Chapter 4: :math:`H_1 = -\sum_c \hat p(c) \log_2 \hat
+    p(c)` with :math:`\hat p(c)` the relative frequency of character :math:`c`; a model that ignores context
+    cannot beat it on the same text.
     """
     counts = _counts(ids, vocab_size)
     p = counts[counts > 0] / counts.sum()
@@ -262,23 +194,12 @@ def unigram_entropy(ids, vocab_size: int | None = None) -> float:
 
 
 def unigram_bpc(train_ids, eval_ids, vocab_size: int, alpha: float = 1.0) -> float:
-    r"""Bits per character on ``eval_ids`` of the unigram model fitted on ``train_ids`` (add-``alpha``).
+    r"""Bits per character on ``eval_ids`` (M,) of the unigram model fitted (add-``alpha``) on ``train_ids``
+    (N,).
 
-    Parameters
-    ----------
-    train_ids, eval_ids : ndarray or Tensor of integers, shapes (N,) and (M,)
-    vocab_size : int
-    alpha : float
-        Additive smoothing (> 0), so that characters unseen in training keep a finite loss.
-
-    Returns
-    -------
-    float
-
-    Notes
-    -----
-    Chapter 4. :math:`\hat p(c) = (n_c + \alpha) / (N + \alpha V)`,
-    :math:`\mathrm{bpc} = -\frac{1}{M} \sum_t \log_2 \hat p(c_t)`.
+    ``alpha > 0`` is additive smoothing, so that characters unseen in training keep a finite loss. Chapter 4:
+    :math:`\hat p(c) = (n_c + \alpha) / (N + \alpha V)`, :math:`\mathrm{bpc} = -\frac{1}{M} \sum_t \log_2
+    \hat p(c_t)`.
     """
     alpha = check_real("alpha", alpha, low=0.0, low_open=True, hint="e.g. alpha=1.0 (Laplace smoothing).")
     counts = _counts(train_ids, vocab_size) + alpha
@@ -288,27 +209,13 @@ def unigram_bpc(train_ids, eval_ids, vocab_size: int, alpha: float = 1.0) -> flo
 
 
 def evaluate_bpc(model: CharRNN, ids, batch_size: int = 16, seq_len: int = 256, max_chars: int | None = None):
-    r"""Bits per character of ``model`` on a stream, carrying the hidden state from chunk to chunk.
+    r"""Bits per character of ``model`` on a stream ``ids`` (N,), the hidden state carried between chunks.
 
     The stream is cut into ``batch_size`` contiguous rows read in parallel, chunk by chunk of ``seq_len``
-    steps, so that every prediction (but those at the start of a row) sees a long context.
-
-    Parameters
-    ----------
-    model : CharRNN
-        Or any model called as ``model(x, h, return_state=True) -> (y, h)``.
-    ids : ndarray or Tensor of integers, shape (N,)
-    batch_size : int
-        ``B``, the number of parallel rows.
-    seq_len : int
-        Steps per chunk.
-    max_chars : int, optional
-        Evaluate on the first ``max_chars`` characters only (faster estimates during training).
-
-    Returns
-    -------
-    float
-        :math:`-\frac{1}{N'} \sum_t \log_2 p(c_{t+1} \mid c_{\le t})` over the :math:`N'` predictions made.
+    steps, so that every prediction (but those at the start of a row) sees a long context; ``max_chars``
+    evaluates the first characters only. ``model`` is a :class:`CharRNN` or any
+    ``model(x, h, return_state=True) -> (y, h)``. Returns :math:`-\frac{1}{N'} \sum_t \log_2 p(c_{t+1} \mid
+    c_{\le t})` over the :math:`N'` predictions made (float).
     """
     ids = _as_ids("ids", ids, 1, shape="(N,)")
     B = check_positive_int("batch_size", batch_size)

@@ -6,7 +6,8 @@ int64 ids. The tasks serve chapters 2 (one per topology), 6, 7 and 9.
 
 The text part serves the character-level language model of chapter 4: :class:`Vocab` maps characters to ids,
 :func:`load_corpus` returns a text (offline by default: the Python reference text that ships with CPython),
-:func:`train_val_split` cuts an id stream into a training and a validation part.
+:func:`train_val_split` cuts an id stream into a training and a validation part. :func:`pad_sequences` makes
+one batch of sequences of different lengths (chapters 2 and 5).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ __all__ = [
     "Vocab",
     "load_corpus",
     "train_val_split",
+    "pad_sequences",
     "copy_task",
     "delayed_echo",
     "parity",
@@ -428,3 +430,43 @@ def train_val_split(ids, val_fraction: float = 0.1):
             "training; both parts need at least one id: use a longer stream or another fraction."
         )
     return ids[: n - n_val], ids[n - n_val :]
+
+
+def pad_sequences(seqs, pad=0):
+    """Stack sequences of different lengths into one batch, padded at the end with ``pad``.
+
+    Parameters
+    ----------
+    seqs : non-empty sequence of ndarrays, each shape (T_b,) or (T_b, D), T_b >= 1
+        Same trailing shape and dtype kind (integers or floats) for all.
+    pad : number
+        The value of the padded positions (e.g. the id of ``<pad>``).
+
+    Returns
+    -------
+    padded : ndarray, shape (B, T_max) or (B, T_max, D)
+    lengths : ndarray of int64, shape (B,)
+
+    Notes
+    -----
+    ``np.arange(T_max) < lengths[:, None]``, shape (B, T_max), is the mask :math:`m_{bt}` of the real
+    positions. Chapters 2 and 5.
+    """
+    if isinstance(seqs, np.ndarray) or not hasattr(seqs, "__len__") or len(seqs) == 0:
+        raise ValueError("seqs must be a non-empty list of arrays, one per sequence, e.g. [a, b].")
+    seqs = [np.asarray(s) for s in seqs]
+    kind = "i" if seqs[0].dtype.kind in "iu" else "f"
+    for b, s in enumerate(seqs):
+        check_array(f"seqs[{b}]", s, (1, 2), dtype_kind=kind, shape="(T_b,) or (T_b, D), like seqs[0]")
+        if s.shape[1:] != seqs[0].shape[1:] or len(s) == 0:
+            raise ValueError(
+                f"seqs[{b}] has shape {s.shape}, expected (T_b, ...) with T_b >= 1 and the trailing shape "
+                f"{seqs[0].shape[1:]} of seqs[0]; give every sequence >= 1 step and the same features."
+            )
+    check_real("pad", pad)
+    lengths = np.array([len(s) for s in seqs], dtype=np.int64)
+    dtype = np.result_type(*seqs)
+    padded = np.full((len(seqs), lengths.max()) + seqs[0].shape[1:], pad, dtype=dtype)
+    for b, s in enumerate(seqs):
+        padded[b, : len(s)] = s
+    return padded, lengths

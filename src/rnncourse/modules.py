@@ -1,15 +1,17 @@
-"""Vanilla recurrent networks in torch, written as an explicit loop over time.
+"""Recurrent networks in torch (vanilla, LSTM, GRU), written as an explicit loop over time.
 
-``RNNCell`` computes one step, ``RNN`` runs a stack of cells over a whole sequence. The weights use the book's
-names and shapes (``W_xh (H, D)``, ``W_hh (H, H)``, ``b_h (H,)``) and convert to and from ``torch.nn.RNN``
-(whose ``weight_ih_l{k}``/``weight_hh_l{k}`` have the same layout; its two biases add up to ``b_h``).
+``RNNCell``, ``LSTMCell`` and ``GRUCell`` compute one step; ``RNN`` runs a stack of cells of one kind
+(``cell="rnn" | "lstm" | "gru"``) over a whole sequence. The weights use the book's names, in the layout of
+``torch.nn.RNN/LSTM/GRU`` (``weight_ih_l{k}`` is ``W_xh``, ``weight_hh_l{k}`` is ``W_hh``; the gated cells
+stack the blocks of their gates, LSTM ``i, f, g, o``, GRU ``r, z, n``), and convert to and from them.
 
-Chapters: 1 (the recurrent state), 8 (multilayer RNNs), 9 (gradient flow: ``skip`` and ``init``).
+Chapters: 1 (the recurrent state), 8 (multilayer RNNs), 9 (gradient flow: ``skip`` and ``init``), 11 (gates).
 """
 
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -24,9 +26,11 @@ from ._validate import (
     check_tensor,
 )
 
-__all__ = ["RNNCell", "RNN"]
+__all__ = ["RNNCell", "LSTMCell", "GRUCell", "LSTMState", "RNN", "CELLS"]
 
 INITS = ("uniform", "identity", "orthogonal")
+#: The recurrent cells of :class:`RNN`.
+CELLS = ("rnn", "lstm", "gru")
 #: Standard deviation of the input weights ``W_xh`` under ``init="identity"`` (Le, Jaitly & Hinton 2015).
 IDENTITY_INPUT_STD = 1e-3
 
@@ -50,31 +54,35 @@ def _check_dtype(dtype) -> torch.dtype:
     return dtype
 
 
+def _check_generator(generator):
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(
+            f"generator must be a torch.Generator or None, got {type(generator).__name__}; "
+            "create one with torch.Generator().manual_seed(seed)."
+        )
+    return generator
+
+
+class LSTMState(NamedTuple):
+    """The state of an LSTM: the hidden state ``h`` and the cell state ``c``, each (B, H) in a cell and
+    (L, B, H) in :class:`RNN`; a tuple ``(h, c)`` as in ``torch.nn.LSTM``."""
+
+    h: torch.Tensor
+    c: torch.Tensor
+
+    def detach(self) -> LSTMState:
+        """Both tensors detached: the state carried without its graph (truncated BPTT)."""
+        return LSTMState(self.h.detach(), self.c.detach())
+
+
 class RNNCell(nn.Module):
     r"""One step of a vanilla (Elman) recurrent network.
 
-    Parameters
-    ----------
-    input_size : int
-        ``D``, the size of each input vector ``x_t``.
-    hidden_size : int
-        ``H``, the size of the hidden state ``h_t``.
-    nonlinearity : {"tanh", "relu", "linear"}
-        The elementwise function ``f``.
-    bias : bool
-        If False the cell has no ``b_h`` (the attribute is ``None``).
-    dtype : torch.dtype, optional
-        Floating-point dtype of the parameters; torch's default (float32) when None.
-    skip : bool
-        Residual connection in time: ``h_t = h_{t-1} + f(a_t)`` instead of ``h_t = f(a_t)``.
-    generator : torch.Generator, optional
-        Source of randomness for the initial weights (torch's global generator when None).
-
-    Attributes
-    ----------
-    W_xh : Parameter, shape (H, D)
-    W_hh : Parameter, shape (H, H)
-    b_h : Parameter, shape (H,), or None
+    ``input_size`` ``D`` and ``hidden_size`` ``H``; ``nonlinearity`` the elementwise ``f`` ("tanh", "relu",
+    "linear"); ``bias`` False drops ``b_h`` (the attribute is None); ``dtype`` of the parameters (torch's
+    default when None); ``skip``: :math:`h_t = h_{t-1} + f(a_t)` instead of :math:`f(a_t)`; ``generator`` the
+    randomness of the initial weights (torch's global one when None). Parameters ``W_xh`` (H, D), ``W_hh``
+    (H, H), ``b_h`` (H,).
 
     Notes
     -----
@@ -102,11 +110,7 @@ class RNNCell(nn.Module):
         self.hidden_size = check_positive_int("hidden_size", hidden_size)
         self.nonlinearity = check_choice("nonlinearity", nonlinearity, NONLINEARITIES)
         bias, self.skip = check_bool("bias", bias), check_bool("skip", skip)
-        if generator is not None and not isinstance(generator, torch.Generator):
-            raise TypeError(
-                f"generator must be a torch.Generator or None, got {type(generator).__name__}; "
-                "create one with torch.Generator().manual_seed(seed)."
-            )
+        _check_generator(generator)
         dtype = _check_dtype(dtype)
         H, D = self.hidden_size, self.input_size
         self.W_xh = nn.Parameter(torch.empty(H, D, dtype=dtype))
@@ -124,16 +128,11 @@ class RNNCell(nn.Module):
         return self.W_hh.dtype
 
     def reset_parameters(self, init: str = "uniform", generator: torch.Generator | None = None) -> None:
-        """Re-initialise the weights in place.
+        """Re-initialise the weights in place; ``generator`` as in the constructor.
 
-        Parameters
-        ----------
-        init : {"uniform", "identity", "orthogonal"}
-            ``"uniform"``: every entry from U(-1/sqrt(H), 1/sqrt(H)) (torch's default).
-            ``"identity"``: ``W_hh = I``, ``b_h = 0``, ``W_xh`` from N(0, 0.001^2) (Le, Jaitly & Hinton 2015).
-            ``"orthogonal"``: ``W_hh`` a random orthogonal matrix, ``W_xh`` uniform as above, ``b_h = 0``.
-        generator : torch.Generator, optional
-            Source of randomness (torch's global generator when None).
+        ``init="uniform"``: every entry from U(-1/sqrt(H), 1/sqrt(H)) (torch's default); ``"identity"``:
+        ``W_hh = I``, ``b_h = 0``, ``W_xh`` from N(0, 0.001^2) (Le, Jaitly & Hinton 2015); ``"orthogonal"``:
+        ``W_hh`` a random orthogonal matrix, ``W_xh`` uniform as above, ``b_h = 0``.
         """
         check_choice("init", init, INITS)
         bound = 1.0 / math.sqrt(self.hidden_size)
@@ -154,16 +153,7 @@ class RNNCell(nn.Module):
                     self.b_h.zero_()
 
     def project_input(self, x: torch.Tensor) -> torch.Tensor:
-        """The input part of the pre-activation, ``W_xh x + b_h``, for any leading shape.
-
-        Parameters
-        ----------
-        x : Tensor, shape (..., D)
-
-        Returns
-        -------
-        Tensor, shape (..., H)
-        """
+        """The input part ``W_xh x + b_h`` (..., H) of the pre-activation, for ``x`` (..., D)."""
         if self.b_h is None:
             return x @ self.W_xh.T
         return torch.nn.functional.linear(x, self.W_xh, self.b_h)
@@ -171,35 +161,14 @@ class RNNCell(nn.Module):
     def step(
         self, a_x: torch.Tensor, h_prev: torch.Tensor, W_hh_T: torch.Tensor | None = None
     ) -> torch.Tensor:
-        """One step given the projected input ``a_x = W_xh x_t + b_h`` (no validation; used by ``RNN``).
-
-        Parameters
-        ----------
-        a_x : Tensor, shape (B, H)
-        h_prev : Tensor, shape (B, H)
-        W_hh_T : Tensor, shape (H, H), optional
-            ``W_hh.T``, passed in by a loop that transposes once.
-
-        Returns
-        -------
-        h : Tensor, shape (B, H)
+        """One step from the projected input ``a_x = W_xh x_t + b_h`` and ``h_prev`` (B, H) -> ``h`` (B, H),
+        unchecked (used by ``RNN``, which passes ``W_hh_T = W_hh.T`` transposed once).
         """
         a = torch.addmm(a_x, h_prev, self.W_hh.T if W_hh_T is None else W_hh_T)
         return h_prev + self._f(a) if self.skip else self._f(a)
 
     def forward(self, x: torch.Tensor, h_prev: torch.Tensor | None = None) -> torch.Tensor:
-        """Compute ``h_t`` from ``x_t`` and ``h_{t-1}``.
-
-        Parameters
-        ----------
-        x : Tensor, shape (B, D)
-        h_prev : Tensor, shape (B, H), optional
-            The previous hidden state; zeros when None.
-
-        Returns
-        -------
-        h : Tensor, shape (B, H)
-        """
+        """``h_t`` (B, H) from ``x`` (B, D) and ``h_prev`` (B, H) (zeros when None)."""
         check_tensor("x", x, 2, self.dtype, shape="(B, D)")
         check_dim(
             "x", x, 1, self.input_size,
@@ -224,49 +193,153 @@ class RNNCell(nn.Module):
         )
 
 
-class RNN(nn.Module):
-    r"""A stack of vanilla recurrent layers run over a whole sequence (batch first).
+class _GatedCell(nn.Module):
+    """The parameters and the checks shared by :class:`LSTMCell` and :class:`GRUCell`."""
 
-    Parameters
-    ----------
-    input_size : int
-        ``D``, the size of each input vector.
-    hidden_size : int
-        ``H``, the hidden size of every layer.
-    num_layers : int
-        ``L``, the number of stacked layers; layer ``l > 1`` reads the hidden states of layer ``l - 1``.
-    nonlinearity : {"tanh", "relu", "linear"}
-        The elementwise function ``f``.
-    skip : bool
-        Residual connection in time, ``h_t = h_{t-1} + f(a_t)`` (chapter 9, against vanishing gradients).
-    init : {"uniform", "identity", "orthogonal"}
-        Initial weights, see :meth:`RNNCell.reset_parameters`: ``"uniform"`` is ``torch.nn.RNN``'s default
-        U(-1/sqrt(H), 1/sqrt(H)); ``"identity"`` sets ``W_hh = I``, ``b_h = 0`` and a small ``W_xh``
-        (Le, Jaitly & Hinton 2015); ``"orthogonal"`` draws an orthogonal ``W_hh``.
-    dtype : torch.dtype, optional
-        Floating-point dtype of the parameters; torch's default (float32) when None.
-    bias : bool
-        If False the cells have no ``b_h``.
-    seed : int, optional
-        Seed for the initial weights (ignored when ``generator`` is given).
-    generator : torch.Generator, optional
-        Source of randomness for the initial weights; torch's global generator if neither is given.
+    gates, bias_names, state_names = 4, ("b_h",), ("h_prev", "c_prev")
 
-    Attributes
-    ----------
-    cells : ModuleList of RNNCell
-        ``cells[l]`` holds ``W_xh`` (H, D) for ``l = 0`` and (H, H) above, ``W_hh`` (H, H) and ``b_h`` (H,).
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, dtype=None, *, generator=None):
+        super().__init__()
+        self.input_size = check_positive_int("input_size", input_size)
+        self.hidden_size = check_positive_int("hidden_size", hidden_size)
+        bias, dtype, GH = check_bool("bias", bias), _check_dtype(dtype), self.gates * self.hidden_size
+        self.W_xh = nn.Parameter(torch.empty(GH, self.input_size, dtype=dtype))
+        self.W_hh = nn.Parameter(torch.empty(GH, self.hidden_size, dtype=dtype))
+        for name in self.bias_names:
+            self.register_parameter(name, nn.Parameter(torch.empty(GH, dtype=dtype)) if bias else None)
+        self.reset_parameters(_check_generator(generator))
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """The dtype of the parameters."""
+        return self.W_hh.dtype
+
+    def reset_parameters(self, generator: torch.Generator | None = None) -> None:
+        """Every entry from U(-1/sqrt(H), 1/sqrt(H)), as ``torch.nn.LSTM``/``GRU``."""
+        bound = 1.0 / math.sqrt(self.hidden_size)
+        with torch.no_grad():
+            for p in self.parameters():
+                nn.init.uniform_(p, -bound, bound, generator=generator)
+
+    def project_input(self, x: torch.Tensor) -> torch.Tensor:
+        """The input part of every gate's pre-activation, ``W_xh x + b`` (..., G H), for any leading shape."""
+        return torch.nn.functional.linear(x, self.W_xh, getattr(self, self.bias_names[0]))
+
+    def forward(self, x: torch.Tensor, state=None):
+        """One step from ``x`` (B, D) and the previous state (zeros when None): ``(h_prev, c_prev)`` for the
+        LSTM, ``h_prev`` for the GRU, each (B, H). Returns the new state."""
+        check_tensor("x", x, 2, self.dtype, shape="(B, D)")
+        check_dim("x", x, 1, self.input_size, f"The cell was built with input_size={self.input_size}.")
+        zeros = x.new_zeros(x.shape[0], self.hidden_size)
+        parts = [zeros] * len(self.state_names) if state is None else _state_parts(state, self.state_names)
+        for name, s in zip(self.state_names, parts, strict=True):
+            check_tensor(name, s, 2, self.dtype, shape="(B, H)")
+            check_dim(name, s, 0, x.shape[0], f"{name} must have the batch size of x: shape (B, H).")
+            check_dim(name, s, 1, self.hidden_size, f"The cell has hidden_size={self.hidden_size}.")
+        state = LSTMState(*parts) if len(parts) == 2 else parts[0]
+        return self.step(self.project_input(x), state)
+
+    def extra_repr(self) -> str:
+        bias = getattr(self, self.bias_names[0]) is not None
+        return f"{self.input_size}, {self.hidden_size}, bias={bias}, dtype={self.dtype}"
+
+
+def _state_parts(state, names) -> tuple:
+    """The tensors of a state: ``(h, c)`` for the LSTM (``names`` of two), ``(h,)`` otherwise."""
+    if len(names) == 1:
+        return (state,)
+    if not isinstance(state, tuple | list) or len(state) != 2:
+        raise TypeError(
+            f"the LSTM's state must be a pair ({names[0]}, {names[1]}) of tensors, as torch.nn.LSTM's, got "
+            f"{type(state).__name__}; pass ({names[0]}, {names[1]}) or None for zeros."
+        )
+    return tuple(state)
+
+
+class LSTMCell(_GatedCell):
+    r"""One step of a long short-term memory cell (Hochreiter & Schmidhuber 1997; Gers et al. 2000).
+
+    ``input_size`` ``D``, ``hidden_size`` ``H``, ``bias``, ``dtype`` and ``generator`` as in :class:`RNNCell`.
+    Parameters ``W_xh`` (4H, D), ``W_hh`` (4H, H), ``b_h`` (4H,) (the sum of torch's two biases), the blocks
+    of the gates ``i, f, g, o`` stacked in torch's order (``b_h[H:2H]`` is the forget gate's bias).
 
     Notes
     -----
-    Layer :math:`l` at time :math:`t`, with :math:`h^0_t = x_t`:
+    With :math:`(a^i_t, a^f_t, a^g_t, a^o_t) = W_{hh} h_{t-1} + W_{xh} x_t + b_h` (chapter 11):
+
+    .. math:: c_t = \sigma(a^f_t) \odot c_{t-1} + \sigma(a^i_t) \odot \tanh(a^g_t), \qquad
+              h_t = \sigma(a^o_t) \odot \tanh(c_t).
+    """
+
+    def step(self, a_x: torch.Tensor, state: LSTMState, W_hh_T: torch.Tensor | None = None) -> LSTMState:
+        """One step from the projected input ``a_x = W_xh x_t + b_h`` (B, 4H) (unchecked; for RNN)."""
+        h, c = state
+        i, f, g, o = torch.addmm(a_x, h, self.W_hh.T if W_hh_T is None else W_hh_T).chunk(4, 1)
+        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)  # c_t = f c_{t-1} + i g
+        return LSTMState(torch.sigmoid(o) * torch.tanh(c), c)  # h_t = o tanh(c_t)
+
+
+class GRUCell(_GatedCell):
+    r"""One step of a gated recurrent unit (Cho et al. 2014), in torch's convention.
+
+    ``input_size`` ``D``, ``hidden_size`` ``H``, ``bias``, ``dtype`` and ``generator`` as in :class:`RNNCell`.
+    Parameters ``W_xh`` (3H, D), ``W_hh`` (3H, H), ``b_xh`` and ``b_hh`` (3H,): the blocks of ``r, z, n`` in
+    torch's order; two biases, because the reset gate scales ``W_hn h + b_hn``.
+
+    Notes
+    -----
+    With :math:`(a^r, a^z, a^n) = W_{xh} x_t + b_{xh}` and :math:`(u^r, u^z, u^n) = W_{hh} h_{t-1} + b_{hh}`
+    (chapter 11):
+
+    .. math:: r_t = \sigma(a^r + u^r),\quad z_t = \sigma(a^z + u^z),\quad n_t = \tanh(a^n + r_t \odot u^n),
+              \quad h_t = (1 - z_t) \odot n_t + z_t \odot h_{t-1}.
+    """
+
+    gates, bias_names, state_names = 3, ("b_xh", "b_hh"), ("h_prev",)
+
+    def step(self, a_x: torch.Tensor, h: torch.Tensor, W_hh_T: torch.Tensor | None = None) -> torch.Tensor:
+        """One step from the projected input ``a_x = W_xh x_t + b_xh`` (B, 3H) (unchecked; for RNN)."""
+        W_hh_T = self.W_hh.T if W_hh_T is None else W_hh_T
+        u = h @ W_hh_T if self.b_hh is None else torch.addmm(self.b_hh, h, W_hh_T)  # W_hh h_{t-1} + b_hh
+        H = self.hidden_size
+        r, z = torch.sigmoid(a_x[:, : 2 * H] + u[:, : 2 * H]).chunk(2, 1)
+        n = torch.tanh(a_x[:, 2 * H :] + r * u[:, 2 * H :])
+        return n + z * (h - n)  # h_t = (1 - z) n + z h_{t-1}
+
+
+class RNN(nn.Module):
+    r"""A stack of recurrent layers (vanilla, LSTM or GRU) run over a whole sequence (batch first).
+
+    Parameters
+    ----------
+    input_size, hidden_size, num_layers : int
+        ``D``, ``H`` (every layer) and ``L``; layer ``l > 1`` reads the hidden states of layer ``l - 1``.
+    nonlinearity, skip : see :class:`RNNCell`
+        ``skip`` is the residual connection in time of chapter 9 (against vanishing gradients).
+    init : {"uniform", "identity", "orthogonal"}
+        Initial weights, see :meth:`RNNCell.reset_parameters` (``"uniform"`` is ``torch.nn.RNN``'s).
+    dtype, bias : as in :class:`RNNCell`
+    seed, generator
+        Randomness of the initial weights: a seed (ignored when ``generator`` is given) or a generator.
+    cell : {"rnn", "lstm", "gru"}
+        The cell of every layer: :class:`RNNCell`, :class:`LSTMCell` (state :class:`LSTMState` ``(h, c)``) or
+        :class:`GRUCell`; the gated cells keep the defaults of ``nonlinearity``, ``skip`` and ``init``.
+
+    Attributes
+    ----------
+    cells : ModuleList of RNNCell (or LSTMCell, GRUCell)
+        ``cells[l].W_xh`` is (G H, D) for ``l = 0``, (G H, H) above (``G`` = 1, 4 or 3 gate blocks).
+
+    Notes
+    -----
+    Layer :math:`l` at time :math:`t` of the vanilla stack, with :math:`h^0_t = x_t`:
 
     .. math:: a^l_t = W^l_{hh} h^l_{t-1} + W^l_{xh} h^{l-1}_t + b^l_h, \qquad
               h^l_t = f(a^l_t) \quad\text{or, with skip,}\quad h^l_t = h^l_{t-1} + f(a^l_t).
 
     The same parameters serve every time step, so the parameter count does not depend on ``T``. The code
     computes every input projection ``W_xh x_t + b_h`` of a layer with one matrix product before the loop,
-    then one ``addmm`` and one nonlinearity per step. Chapters 1, 8 and 9.
+    then one ``addmm`` and the cell's nonlinearities per step. Chapters 1, 8, 9 and 11.
     """
 
     def __init__(
@@ -282,8 +355,15 @@ class RNN(nn.Module):
         bias: bool = True,
         seed: int | None = None,
         generator: torch.Generator | None = None,
+        cell: str = "rnn",
     ):
         super().__init__()
+        self.cell = check_choice("cell", cell, CELLS)
+        if cell != "rnn" and (nonlinearity, skip, init) != ("tanh", False, "uniform"):
+            raise ValueError(
+                f"cell={cell!r} has its own gates: nonlinearity, skip and init belong to the vanilla cell, "
+                f"got nonlinearity={nonlinearity!r}, skip={skip!r}, init={init!r}; keep their defaults."
+            )
         self.input_size = check_positive_int("input_size", input_size)
         self.hidden_size = check_positive_int("hidden_size", hidden_size)
         self.num_layers = check_positive_int("num_layers", num_layers)
@@ -293,6 +373,11 @@ class RNN(nn.Module):
         dtype = _check_dtype(dtype)
         if generator is None and seed is not None:
             generator = torch.Generator().manual_seed(check_seed(seed))
+        if cell != "rnn":
+            gated = LSTMCell if cell == "lstm" else GRUCell
+            sizes = [self.input_size] + [self.hidden_size] * (self.num_layers - 1)
+            self.cells = nn.ModuleList(gated(D, hidden_size, bias, dtype, generator=generator) for D in sizes)
+            return
         self.cells = nn.ModuleList(
             RNNCell(
                 self.input_size if l == 0 else self.hidden_size,
@@ -316,24 +401,14 @@ class RNN(nn.Module):
 
     @property
     def bias(self) -> bool:
-        """Whether the cells have a bias ``b_h``."""
-        return self.cells[0].b_h is not None
+        """Whether the cells have biases."""
+        return len(list(self.cells[0].parameters())) > 2
 
-    def forward(self, x: torch.Tensor, h0: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Run the stack over the sequence ``x``.
+    def forward(self, x: torch.Tensor, h0=None):
+        """Run the stack over ``x`` (B, T, D) from ``h0`` (L, B, H) (zeros if None; the LSTM's ``(h0, c0)``).
 
-        Parameters
-        ----------
-        x : Tensor, shape (B, T, D)
-        h0 : Tensor, shape (L, B, H), optional
-            Initial hidden state of every layer; zeros when None.
-
-        Returns
-        -------
-        hs : Tensor, shape (B, T, H)
-            Hidden states of the top layer at every step.
-        h_n : Tensor, shape (L, B, H)
-            Last hidden state of every layer.
+        Returns ``hs`` (B, T, H), the top layer's hidden states at every step, and ``h_n`` (L, B, H), the last
+        state of every layer (the LSTM's: :class:`LSTMState` ``(h_n, c_n)``).
         """
         check_tensor("x", x, 3, self.dtype, shape="(B, T, D)")
         B, T, D = x.shape
@@ -346,51 +421,43 @@ class RNN(nn.Module):
             raise ValueError(
                 f"x has T = 0 time steps (shape {tuple(x.shape)}), expected T >= 1; pass at least one step."
             )
+        names = ("h0", "c0") if self.cell == "lstm" else ("h0",)
         if h0 is None:
-            h0 = x.new_zeros(self.num_layers, B, self.hidden_size)
+            h0 = [x.new_zeros(self.num_layers, B, self.hidden_size)] * len(names)
         else:
-            check_tensor("h0", h0, 3, self.dtype, shape="(L, B, H) with L = num_layers, as torch.nn.RNN")
-            check_dim(
-                "h0", h0, 0, self.num_layers,
-                f"h0 needs one state per layer: pass h0 of shape ({self.num_layers}, B, H).",
-            )
-            check_dim("h0", h0, 1, B, "h0 must have the batch size of x: shape (L, B, H).")
-            check_dim(
-                "h0", h0, 2, self.hidden_size,
-                f"The RNN has hidden_size={self.hidden_size}: pass h0 of shape (L, B, {self.hidden_size}).",
-            )
+            h0 = _state_parts(h0, names)
+        L, H = self.num_layers, self.hidden_size
+        for name, s in zip(names, h0, strict=True):
+            check_tensor(name, s, 3, self.dtype, shape="(L, B, H) with L = num_layers, as torch.nn.RNN")
+            for axis, n in enumerate((L, B, H)):  # one state per layer, the batch of x, the hidden size
+                check_dim(name, s, axis, n, f"Pass {name} of shape (L, B, H) = ({L}, {B}, {H}).")
 
         layer_input, h_n = x, []
         for l, cell in enumerate(self.cells):
             # (T, B, H): W_xh x_t + b_h for every t at once, time-major so that each a_x[t] is contiguous
             a_x = cell.project_input(layer_input.transpose(0, 1))
             W_hh_T = cell.W_hh.T
-            h = h0[l]
+            state = LSTMState(h0[0][l], h0[1][l]) if self.cell == "lstm" else h0[0][l]
             hs = []
             for a_x_t in a_x.unbind(0):
-                h = cell.step(a_x_t, h, W_hh_T)  # h_t = f(W_hh h_{t-1} + a_x_t)  (+ h_{t-1} with skip)
-                hs.append(h)
+                state = cell.step(a_x_t, state, W_hh_T)  # vanilla: h_t = f(W_hh h_{t-1} + a_x_t)
+                hs.append(state.h if self.cell == "lstm" else state)
             layer_input = torch.stack(hs, 1)
-            h_n.append(h)
+            h_n.append(state)
+        if self.cell == "lstm":
+            return layer_input, LSTMState(torch.stack([s.h for s in h_n]), torch.stack([s.c for s in h_n]))
         return layer_input, torch.stack(h_n, 0)
 
     @classmethod
-    def from_torch(cls, rnn: nn.RNN) -> RNN:
-        """Build an ``RNN`` holding a copy of the weights of a ``torch.nn.RNN``.
-
-        Parameters
-        ----------
-        rnn : torch.nn.RNN
-            Unidirectional, without projections or dropout; ``b_h`` becomes ``bias_ih + bias_hh``.
-
-        Returns
-        -------
-        RNN
-            Call it with batch-first inputs (B, T, D), whatever ``rnn.batch_first`` was.
+    def from_torch(cls, rnn: nn.RNN | nn.LSTM | nn.GRU) -> RNN:
+        """An ``RNN`` with a copy of the weights of a ``torch.nn.RNN``, ``LSTM`` or ``GRU`` (unidirectional,
+        without projection or dropout): ``b_h = bias_ih + bias_hh`` (the GRU keeps both, ``b_xh``,
+        ``b_hh``). Call it with batch-first inputs (B, T, D), whatever ``rnn.batch_first`` was.
         """
-        if not isinstance(rnn, nn.RNN):
+        kinds = {nn.RNN: "rnn", nn.LSTM: "lstm", nn.GRU: "gru"}
+        if type(rnn) not in kinds:
             raise TypeError(
-                f"from_torch expects a torch.nn.RNN, got {type(rnn).__name__}; build one with "
+                f"from_torch expects a torch.nn.RNN, LSTM or GRU, got {type(rnn).__name__}; build one with "
                 "torch.nn.RNN(input_size, hidden_size, batch_first=True)."
             )
         if rnn.bidirectional:
@@ -406,27 +473,28 @@ class RNN(nn.Module):
                 f"from_torch expects dropout=0, got dropout={rnn.dropout}; this RNN has no dropout between "
                 "layers, so build the torch.nn.RNN with dropout=0."
             )
-        dtype = rnn.weight_hh_l0.dtype
+        kind, nonlinearity = kinds[type(rnn)], getattr(rnn, "nonlinearity", "tanh")
         out = cls(
-            rnn.input_size, rnn.hidden_size, rnn.num_layers, rnn.nonlinearity, dtype=dtype, bias=rnn.bias
+            rnn.input_size, rnn.hidden_size, rnn.num_layers, nonlinearity, dtype=rnn.weight_hh_l0.dtype,
+            bias=rnn.bias, cell=kind,
         )
         with torch.no_grad():
             for l, cell in enumerate(out.cells):
                 cell.W_xh.copy_(getattr(rnn, f"weight_ih_l{l}"))
                 cell.W_hh.copy_(getattr(rnn, f"weight_hh_l{l}"))
-                if rnn.bias:
+                if rnn.bias and kind == "gru":
+                    cell.b_xh.copy_(getattr(rnn, f"bias_ih_l{l}"))
+                    cell.b_hh.copy_(getattr(rnn, f"bias_hh_l{l}"))
+                elif rnn.bias:
                     cell.b_h.copy_(getattr(rnn, f"bias_ih_l{l}") + getattr(rnn, f"bias_hh_l{l}"))
         return out
 
-    def to_torch(self) -> nn.RNN:
-        """Return a ``torch.nn.RNN(batch_first=True)`` with a copy of these weights.
+    def to_torch(self) -> nn.RNN | nn.LSTM | nn.GRU:
+        """Return a ``torch.nn.RNN`` (``LSTM``, ``GRU``), ``batch_first=True``, with a copy of these weights.
 
-        ``b_h`` goes to ``bias_ih_l{k}``, zeros to ``bias_hh_l{k}``. Only plain tanh/relu stacks convert
-        (``torch.nn.RNN`` has neither a linear nonlinearity nor skip connections).
-
-        Returns
-        -------
-        torch.nn.RNN
+        ``b_h`` goes to ``bias_ih_l{k}``, zeros to ``bias_hh_l{k}`` (the GRU's ``b_xh``, ``b_hh`` to both).
+        Only plain tanh/relu vanilla stacks convert (``torch.nn.RNN`` has neither a linear nonlinearity nor
+        skip connections).
         """
         if self.nonlinearity == "linear":
             raise ValueError(
@@ -438,26 +506,24 @@ class RNN(nn.Module):
                 "to_torch expects skip=False, got skip=True; torch.nn.RNN has no skip connections, so keep "
                 "using this module."
             )
-        out = nn.RNN(
-            self.input_size,
-            self.hidden_size,
-            self.num_layers,
-            nonlinearity=self.nonlinearity,
-            bias=self.bias,
-            batch_first=True,
-            dtype=self.dtype,
+        kind = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}[self.cell]
+        extra = {"nonlinearity": self.nonlinearity} if self.cell == "rnn" else {}
+        out = kind(
+            self.input_size, self.hidden_size, self.num_layers, bias=self.bias, batch_first=True,
+            dtype=self.dtype, **extra,
         )
         with torch.no_grad():
             for l, cell in enumerate(self.cells):
                 getattr(out, f"weight_ih_l{l}").copy_(cell.W_xh)
                 getattr(out, f"weight_hh_l{l}").copy_(cell.W_hh)
                 if self.bias:
-                    getattr(out, f"bias_ih_l{l}").copy_(cell.b_h)
-                    getattr(out, f"bias_hh_l{l}").zero_()
+                    b = (cell.b_xh, cell.b_hh) if self.cell == "gru" else (cell.b_h, 0.0 * cell.b_h)
+                    getattr(out, f"bias_ih_l{l}").copy_(b[0])
+                    getattr(out, f"bias_hh_l{l}").copy_(b[1])
         return out
 
     def extra_repr(self) -> str:
         return (
-            f"{self.input_size}, {self.hidden_size}, num_layers={self.num_layers}, "
+            f"{self.input_size}, {self.hidden_size}, num_layers={self.num_layers}, cell={self.cell!r}, "
             f"nonlinearity={self.nonlinearity!r}, skip={self.skip}, init={self.init!r}, dtype={self.dtype}"
         )

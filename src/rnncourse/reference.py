@@ -1,4 +1,4 @@
-"""Numpy reference implementation of a vanilla RNN: forward/backward pairs with caches.
+"""Numpy reference implementation of the vanilla RNN, LSTM and GRU: forward/backward pairs with caches.
 
 Each layer is a pair ``*_forward(...) -> (out, cache)`` and ``*_backward(dout, cache) -> gradients``, in the
 style of CS231n's ``rnn_layers.py``: the step functions are the readable teaching version, one step of the
@@ -11,7 +11,8 @@ use float64 when comparing with finite differences. The torch modules and the gr
 these functions.
 
 Shapes: ``B`` batch, ``T`` time, ``D`` input size, ``H`` hidden size, ``V`` vocabulary / output size.
-Chapters 1 (the recurrent state), 3 (backpropagation through time) and 7 (truncated BPTT).
+Chapters 1 (the recurrent state), 3 (backpropagation through time), 7 (truncated BPTT) and 11 (the gated
+cells, whose weights stack the gates' blocks in torch's order: LSTM ``i, f, g, o``, GRU ``r, z, n``).
 """
 
 from __future__ import annotations
@@ -23,8 +24,10 @@ import numpy as np
 from ._validate import check_array, check_dim, check_positive_int
 
 __all__ = [
-    "rnn_step_forward", "rnn_step_backward", "rnn_forward", "rnn_backward", "embedding_forward",
-    "embedding_backward", "affine_forward", "affine_backward", "softmax", "softmax_cross_entropy",
+    "rnn_step_forward", "rnn_step_backward", "rnn_forward", "rnn_backward", "lstm_step_forward",
+    "lstm_step_backward", "lstm_forward", "lstm_backward", "gru_step_forward", "gru_step_backward",
+    "gru_forward", "gru_backward", "embedding_forward", "embedding_backward", "affine_forward",
+    "affine_backward", "softmax", "softmax_cross_entropy",
 ]
 
 
@@ -48,18 +51,38 @@ def _check_same_dtype(reference_name: str, reference: np.ndarray, **others: np.n
             )
 
 
-def _check_weights(W_xh, W_hh, b_h, D: int | None = None):
-    """Check ``W_xh (H, D)``, ``W_hh (H, H)``, ``b_h (H,)``; return ``H``."""
-    _check_np("W_xh", W_xh, 2, "(H, D)")
-    _check_np("W_hh", W_hh, 2, "(H, H)")
-    _check_np("b_h", b_h, 1, "(H,)")
-    H = W_hh.shape[0]
+def _check_weights(W_xh, W_hh, D: int, G: int = 1, **biases):
+    """Check ``W_xh (G H, D)``, ``W_hh (G H, H)`` and every bias ``(G H,)`` (``G`` gates); return ``H``."""
+    g = "" if G == 1 else str(G)
+    _check_np("W_xh", W_xh, 2, f"({g}H, D)")
+    _check_np("W_hh", W_hh, 2, f"({g}H, H)")
+    for name, b in biases.items():
+        _check_np(name, b, 1, f"({g}H,)")
+    H = W_hh.shape[0] if G == 1 else W_hh.shape[1]
     check_dim("W_hh", W_hh, 1, H, "W_hh must be square, shape (H, H).")
-    check_dim("W_xh", W_xh, 0, H, "W_xh must have shape (H, D) with H = W_hh.shape[0].")
-    check_dim("b_h", b_h, 0, H, "b_h must have shape (H,) with H = W_hh.shape[0].")
-    if D is not None:
-        check_dim("W_xh", W_xh, 1, D, "W_xh must have shape (H, D) with D the input size of x.")
-    _check_same_dtype("W_hh", W_hh, W_xh=W_xh, b_h=b_h)
+    check_dim("W_hh", W_hh, 0, G * H, f"W_hh must have shape ({g}H, H): the {G} gates' blocks stacked.")
+    check_dim("W_xh", W_xh, 0, G * H, f"W_xh must have shape ({g}H, D) with H the hidden size of W_hh.")
+    for name, b in biases.items():
+        check_dim(name, b, 0, G * H, f"{name} must have shape ({g}H,) with H the hidden size of W_hh.")
+    check_dim("W_xh", W_xh, 1, D, f"W_xh must have shape ({g}H, D) with D the input size of x.")
+    _check_same_dtype("W_hh", W_hh, W_xh=W_xh, **biases)
+    return H
+
+
+def _check_inputs(x, states: dict, W_xh, W_hh, G: int = 1, **biases) -> int:
+    """Validate a step's ``x (B, D)`` or a sequence's ``x (B, T, D)`` (when ``h0`` is a state), the states
+    ``(B, H)`` and the weights of a cell with ``G`` gates; return ``H``."""
+    seq = "h0" in states
+    _check_np("x", x, 3 if seq else 2, "(B, T, D)" if seq else "(B, D)")
+    for name, s in states.items():
+        _check_np(name, s, 2, "(B, H)")
+    if seq and x.shape[1] == 0:
+        raise ValueError(f"x has T = 0 time steps (shape {x.shape}), expected T >= 1; pass at least 1 step.")
+    H = _check_weights(W_xh, W_hh, x.shape[-1], G, **biases)
+    for name, s in states.items():
+        check_dim(name, s, 0, x.shape[0], f"{name} must have the batch size of x: shape (B, H).")
+        check_dim(name, s, 1, H, f"{name} must have shape (B, H) with H the hidden size of W_hh.")
+    _check_same_dtype("x", x, W_xh=W_xh, **states)
     return H
 
 
@@ -97,24 +120,11 @@ def _step_backward(dh, cache):
 
 
 def rnn_step_forward(x, h_prev, W_xh, W_hh, b_h):
-    r"""One step of a vanilla RNN.
+    r"""One step of a vanilla RNN: ``x`` (B, D), ``h_prev`` (B, H), ``W_xh`` (H, D), ``W_hh`` (H, H), ``b_h``
+    (H,).
 
-    Parameters
-    ----------
-    x : ndarray, shape (B, D)
-        Input at this step.
-    h_prev : ndarray, shape (B, H)
-        Previous hidden state.
-    W_xh : ndarray, shape (H, D)
-    W_hh : ndarray, shape (H, H)
-    b_h : ndarray, shape (H,)
-
-    Returns
-    -------
-    h : ndarray, shape (B, H)
-        Next hidden state.
-    cache : tuple
-        ``(x, h_prev, W_xh, W_hh, h)``, references (not copies) kept for :func:`rnn_step_backward`.
+    Returns ``h`` (B, H) and the cache ``(x, h_prev, W_xh, W_hh, h)`` (references, not copies) for
+    :func:`rnn_step_backward`.
 
     Notes
     -----
@@ -122,32 +132,14 @@ def rnn_step_forward(x, h_prev, W_xh, W_hh, b_h):
 
     Chapter 1 (the recurrent state).
     """
-    _check_np("x", x, 2, "(B, D)")
-    _check_np("h_prev", h_prev, 2, "(B, H)")
-    H = _check_weights(W_xh, W_hh, b_h, D=x.shape[1])
-    check_dim("h_prev", h_prev, 0, x.shape[0], "h_prev must have the batch size of x: shape (B, H).")
-    check_dim("h_prev", h_prev, 1, H, "h_prev must have shape (B, H) with H = W_hh.shape[0].")
-    _check_same_dtype("x", x, h_prev=h_prev, W_xh=W_xh, W_hh=W_hh, b_h=b_h)
+    _check_inputs(x, {"h_prev": h_prev}, W_xh, W_hh, b_h=b_h)
     return _step_forward(x, h_prev, W_xh, W_hh, b_h)
 
 
 def rnn_step_backward(dh, cache):
-    r"""Backward pass of :func:`rnn_step_forward`.
+    r"""Backward pass of :func:`rnn_step_forward`: ``dh`` (B, H) is :math:`\partial\mathcal{L}/\partial h_t`.
 
-    Parameters
-    ----------
-    dh : ndarray, shape (B, H)
-        Upstream gradient :math:`\partial\mathcal{L}/\partial h_t`.
-    cache : tuple
-        The cache returned by :func:`rnn_step_forward`.
-
-    Returns
-    -------
-    dx : ndarray, shape (B, D)
-    dh_prev : ndarray, shape (B, H)
-    dW_xh : ndarray, shape (H, D)
-    dW_hh : ndarray, shape (H, H)
-    db_h : ndarray, shape (H,)
+    Returns ``dx`` (B, D), ``dh_prev`` (B, H), ``dW_xh`` (H, D), ``dW_hh`` (H, H), ``db_h`` (H,).
 
     Notes
     -----
@@ -165,24 +157,11 @@ def rnn_step_backward(dh, cache):
 
 # --------------------------------------------------------------------------------------------- RNN sequence
 def rnn_forward(x, h0, W_xh, W_hh, b_h):
-    r"""Run a vanilla RNN over a whole sequence.
+    r"""Run a vanilla RNN over a sequence: ``x`` (B, T, D), ``h0`` (B, H), weights as in
+    :func:`rnn_step_forward`.
 
-    Parameters
-    ----------
-    x : ndarray, shape (B, T, D)
-    h0 : ndarray, shape (B, H)
-        Initial hidden state.
-    W_xh : ndarray, shape (H, D)
-    W_hh : ndarray, shape (H, H)
-    b_h : ndarray, shape (H,)
-
-    Returns
-    -------
-    hs : ndarray, shape (B, T, H)
-        ``hs[:, t]`` is the hidden state after reading ``x[:, t]``.
-    cache : tuple
-        ``(x, h0, W_xh, W_hh, hs)``: the inputs and all ``T`` hidden states, so its size grows linearly with
-        ``T``; for :func:`rnn_backward`.
+    Returns ``hs`` (B, T, H) (``hs[:, t]`` after reading ``x[:, t]``) and the cache ``(x, h0, W_xh, W_hh,
+    hs)`` for :func:`rnn_backward` (its size grows linearly with ``T``).
 
     Notes
     -----
@@ -193,17 +172,7 @@ def rnn_forward(x, h0, W_xh, W_hh, b_h):
     one product over batch and time before the loop (equal to repeated :func:`rnn_step_forward` calls up to
     rounding). Chapters 1 and 3.
     """
-    _check_np("x", x, 3, "(B, T, D)")
-    _check_np("h0", h0, 2, "(B, H)")
-    B, T, D = x.shape
-    if T == 0:
-        raise ValueError(
-            f"x has T = 0 time steps (shape {x.shape}), expected T >= 1; pass at least one step."
-        )
-    H = _check_weights(W_xh, W_hh, b_h, D=D)
-    check_dim("h0", h0, 0, B, "h0 must have the batch size of x: shape (B, H).")
-    check_dim("h0", h0, 1, H, "h0 must have shape (B, H) with H = W_hh.shape[0].")
-    _check_same_dtype("x", x, h0=h0, W_xh=W_xh, W_hh=W_hh, b_h=b_h)
+    _check_inputs(x, {"h0": h0}, W_xh, W_hh, b_h=b_h)
     return _rnn_forward(x, h0, W_xh, W_hh, b_h)
 
 
@@ -225,47 +194,30 @@ def _rnn_forward(x, h0, W_xh, W_hh, b_h):
 def rnn_backward(dhs, cache, k=None):
     r"""Backpropagation through time for :func:`rnn_forward`, optionally truncated to ``k`` steps.
 
-    Parameters
-    ----------
-    dhs : ndarray, shape (B, T, H)
-        Upstream gradient on every hidden state, ``dhs[:, t]`` :math:`= \partial\mathcal{L}/\partial h_t` from
-        the losses that read ``h_t`` directly (zeros where no loss reads it).
-    cache : tuple
-        The cache returned by :func:`rnn_forward`.
-    k : int, optional
-        Truncation: the gradient arriving at ``h_t`` travels back through at most ``k`` steps (steps
-        ``t, t-1, ..., t-k+1``) and is then dropped. ``k = 1`` keeps only each step's own local gradient;
-        ``k = None`` or ``k >= T`` is full BPTT.
-
-    Returns
-    -------
-    dx : ndarray, shape (B, T, D)
-    dh0 : ndarray, shape (B, H)
-        Gradient on the initial state (from the ``dhs[:, t]`` with ``t < k``, the ones that reach it).
-    dW_xh : ndarray, shape (H, D)
-    dW_hh : ndarray, shape (H, H)
-    db_h : ndarray, shape (H,)
+    ``dhs`` (B, T, H): ``dhs[:, t]`` :math:`= \partial\mathcal{L}/\partial h_t` from the losses that read
+    ``h_t`` directly (zeros where none does). ``k``: the gradient arriving at ``h_t`` travels back through at
+    most ``k`` steps (``t, ..., t-k+1``) and is then dropped; ``k = 1`` keeps each step's local gradient,
+    ``None`` or ``k >= T`` is full BPTT. Returns ``dx`` (B, T, D), ``dh0`` (B, H) (from the ``dhs[:, t]`` with
+    ``t < k``, which reach it), ``dW_xh`` (H, D), ``dW_hh`` (H, H), ``db_h`` (H,).
 
     Notes
     -----
-    Full BPTT walks backwards once, adding the gradient from the future to the local one; only this
-    recurrence needs a loop over time,
+    Full BPTT walks backwards once, adding the gradient from the future to the local one:
 
     .. math:: \bar{h}_t = dhs_t + W_{hh}^\top \delta_{t+1}, \qquad
               \delta_t = \bar{h}_t \odot (1 - h_t^2), \qquad \bar{h}_0 = W_{hh}^\top \delta_1
 
-    (:math:`\delta_{T+1} = 0`), with :math:`\delta_t` the gradient on the pre-activation of step
-    :math:`t` (what :func:`rnn_step_backward` computes from :math:`dh = \bar{h}_t`). The parameters are
-    shared by all steps, so their gradients are sums of every step's local term, each computed after the
-    loop as one product over batch and time:
+    (:math:`\delta_{T+1} = 0`; :math:`\delta_t` is what :func:`rnn_step_backward` computes from
+    :math:`dh = \bar{h}_t`). The parameters are shared by all steps, so their gradients are sums of every
+    step's local term, each one product over batch and time after the loop:
 
     .. math:: dW_{xh} = \sum_t \delta_t x_t^\top,\quad dW_{hh} = \sum_t \delta_t h_{t-1}^\top,\quad
               db_h = \sum_t \delta_t,\quad dx_t = W_{xh}^\top \delta_t.
 
-    With truncation, every ``dhs[:, t]`` is propagated separately through steps ``t`` down to ``t - k + 1``
-    (cost :math:`O(Tk)`: up to ``k`` gradients travel side by side), and :math:`\delta_t` is the sum of those
-    that pass step ``t``; this is the gradient of :math:`\sum_t \mathcal{L}_t` when :math:`h_{t-k}` is treated
-    as a constant for the loss at step ``t``. Chapters 3 (BPTT) and 7 (truncated BPTT).
+    With truncation every ``dhs[:, t]`` is propagated separately through steps ``t`` down to ``t - k + 1``
+    (cost :math:`O(Tk)`), and :math:`\delta_t` is the sum of those that pass step ``t``: the gradient of
+    :math:`\sum_t \mathcal{L}_t` when :math:`h_{t-k}` is a constant for the loss at step ``t``. Chapters 3
+    and 7.
     """
     _check_cache("rnn_backward", cache, 5, "rnn_forward")
     _check_grad("dhs", dhs, cache[4].shape, cache[4])
@@ -278,7 +230,6 @@ def _rnn_backward(dhs, cache, k=None):
     """:func:`rnn_backward` without validation (``k`` None or a positive int)."""
     x, h0, W_xh, W_hh, hs = cache
     B, T, H = hs.shape
-    D = x.shape[2]
     dtanh = np.square(hs)  # tanh'(a_t) = 1 - h_t^2 for every step at once, (B, T, H), computed in one
     np.subtract(1.0, dtanh, out=dtanh)  # array (one allocation of this size, not two)
     if k is None or k >= T:  # full BPTT: one backward sweep carrying the gradient from the future
@@ -299,36 +250,239 @@ def _rnn_backward(dhs, cache, k=None):
             delta[:, t] = G.sum(axis=0)  # delta_t = the sum over the losses in reach
             G = G @ W_hh  # W_hh^T (each share), on to h_{t-1}
         dh0 = G.sum(axis=0)  # the losses t < k reach h_0
-    # parameter and input gradients: every step's local term, summed over batch and time in one product
-    h_prev = np.concatenate([h0[:, None], hs[:, :-1]], axis=1)  # h_{t-1} at index t: (B, T, H)
-    delta_bt = delta.reshape(B * T, H)  # (batch, time) flattened: one row per delta_t
-    dW_xh = delta_bt.T @ x.reshape(B * T, D)  # dW_xh = sum_t delta_t x_t^T
-    dW_hh = delta_bt.T @ h_prev.reshape(B * T, H)  # dW_hh = sum_t delta_t h_{t-1}^T
-    db_h = delta_bt.sum(axis=0)  # db_h = sum_t delta_t
-    dx = (delta_bt @ W_xh).reshape(B, T, D)  # dx_t = W_xh^T delta_t
+    dx, dW_xh, dW_hh, db_h, _ = _weight_grads(delta, delta, x, h0, hs, W_xh)
     return dx, dh0, dW_xh, dW_hh, db_h
+
+
+def _weight_grads(da_x, da_h, x, h0, hs, W_xh):
+    """Every step's local terms, summed over batch and time in one product each, from the gradients on the
+    input and recurrent parts of the pre-activations, ``da_x``, ``da_h`` (B, T, G H) (the same array but for
+    the GRU): ``dx_t = W_xh^T da_x_t``, ``dW_xh = sum_t da_x_t x_t^T``, ``dW_hh = sum_t da_h_t h_{t-1}^T``,
+    ``db_x = sum_t da_x_t``, ``db_h = sum_t da_h_t``."""
+    B, T, D = x.shape
+    h_prev = np.concatenate([h0[:, None], hs[:, :-1]], axis=1).reshape(B * T, -1)  # h_{t-1} at index t
+    da_x, da_h = da_x.reshape(B * T, -1), da_h.reshape(B * T, -1)  # one row per (b, t)
+    dx = (da_x @ W_xh).reshape(B, T, D)
+    return dx, da_x.T @ x.reshape(B * T, D), da_h.T @ h_prev, da_x.sum(axis=0), da_h.sum(axis=0)
+
+
+# ------------------------------------------------------------------------------------ gated cells (ch. 11)
+def _sigmoid(a):
+    return 0.5 * (1.0 + np.tanh(0.5 * a))  # = 1 / (1 + e^{-a}), without overflow for large |a|
+
+
+def _lstm_cell(a, c_prev):
+    """The gates ``(i, f, g, o)`` (..., 4H) from the pre-activation ``a``; ``c``, ``tanh(c)`` and ``h``."""
+    H = c_prev.shape[-1]
+    gates = _sigmoid(a)
+    gates[..., 2 * H : 3 * H] = np.tanh(a[..., 2 * H : 3 * H])  # g, the candidate, is a tanh
+    i, f, g, o = np.split(gates, 4, axis=-1)
+    c = f * c_prev + i * g
+    tc = np.tanh(c)
+    return gates, c, tc, o * tc
+
+
+def _lstm_cell_backward(dh, dc, gates, c_prev, tc):
+    """The gradients on the pre-activation ``a`` (..., 4H) and on ``c_prev``, from those on ``h``, ``c``."""
+    i, f, g, o = np.split(gates, 4, axis=-1)
+    dc = dc + dh * o * (1.0 - tc**2)  # c_t reaches the loss directly and through h_t = o_t tanh(c_t)
+    da_i, da_f = dc * g * i * (1.0 - i), dc * c_prev * f * (1.0 - f)
+    da_g, da_o = dc * i * (1.0 - g**2), dh * tc * o * (1.0 - o)
+    return np.concatenate([da_i, da_f, da_g, da_o], axis=-1), dc * f
+
+
+def lstm_step_forward(x, h_prev, c_prev, W_xh, W_hh, b_h):
+    r"""One step of an LSTM (Hochreiter & Schmidhuber 1997, with the forget gate of Gers et al. 2000).
+
+    ``x`` (B, D), ``h_prev`` and ``c_prev`` (B, H); ``W_xh`` (4H, D), ``W_hh`` (4H, H), ``b_h`` (4H,): the
+    blocks of the gates ``i, f, g, o`` stacked in torch's order (``b_h`` is the sum of torch's two biases).
+    Returns ``h`` and ``c`` (B, H) and the cache for :func:`lstm_step_backward`.
+
+    Notes
+    -----
+    With :math:`a_t = W_{hh} h_{t-1} + W_{xh} x_t + b_h = (a^i, a^f, a^g, a^o)`, :math:`\sigma` the logistic
+    function and :math:`\odot` the elementwise product (chapter 11):
+
+    .. math:: i_t = \sigma(a^i_t),\ f_t = \sigma(a^f_t),\ g_t = \tanh(a^g_t),\ o_t = \sigma(a^o_t), \qquad
+              c_t = f_t \odot c_{t-1} + i_t \odot g_t, \qquad h_t = o_t \odot \tanh(c_t).
+    """
+    _check_inputs(x, {"h_prev": h_prev, "c_prev": c_prev}, W_xh, W_hh, 4, b_h=b_h)
+    gates, c, tc, h = _lstm_cell(x @ W_xh.T + h_prev @ W_hh.T + b_h, c_prev)
+    return h, c, (x, h_prev, c_prev, W_xh, W_hh, gates, tc)
+
+
+def lstm_step_backward(dh, dc, cache):
+    r"""Backward pass of :func:`lstm_step_forward`: ``dh``, ``dc`` (B, H), the gradients on ``h`` and ``c``.
+
+    Returns ``dx`` (B, D), ``dh_prev``, ``dc_prev`` (B, H), ``dW_xh`` (4H, D), ``dW_hh`` (4H, H), ``db_h``
+    (4H,).
+
+    Notes
+    -----
+    The cell state gathers :math:`\bar c_t = dc_t + dh_t \odot o_t \odot (1 - \tanh^2 c_t)`; then
+    :math:`dc_{t-1} = \bar c_t \odot f_t` (the additive path, gated by :math:`f_t` alone) and the gradient on
+    the pre-activation is :math:`\delta_t = (\bar c_t \odot g_t \odot i_t(1-i_t),\ \bar c_t \odot c_{t-1}
+    \odot f_t(1-f_t),\ \bar c_t \odot i_t \odot (1-g_t^2),\ dh_t \odot \tanh(c_t) \odot o_t(1-o_t))`, from
+    which :math:`dx_t, dh_{t-1}, dW_{xh}, dW_{hh}, db_h` follow as in :func:`rnn_step_backward`. Chapter 11.
+    """
+    x, h_prev, c_prev, W_xh, W_hh, gates, tc = _check_cache(
+        "lstm_step_backward", cache, 7, "lstm_step_forward"
+    )
+    _check_grad("dh", dh, tc.shape, tc)
+    _check_grad("dc", dc, tc.shape, tc)
+    da, dc_prev = _lstm_cell_backward(dh, dc, gates, c_prev, tc)
+    return da @ W_xh, da @ W_hh, dc_prev, da.T @ x, da.T @ h_prev, da.sum(axis=0)
+
+
+def lstm_forward(x, h0, c0, W_xh, W_hh, b_h):
+    r"""Run an LSTM over a sequence: ``x`` (B, T, D), ``h0`` and ``c0`` (B, H), weights as in
+    :func:`lstm_step_forward`.
+
+    Returns ``hs`` (B, T, H) (``hs[:, t]`` after reading ``x[:, t]``), ``cs`` (B, T, H), the cell states
+    (``cs[:, -1]`` is the final :math:`c_T`), and the cache for :func:`lstm_backward`. The input parts
+    :math:`W_{xh} x_t + b_h` of every step are one product before the loop. Chapter 11.
+    """
+    _check_inputs(x, {"h0": h0, "c0": c0}, W_xh, W_hh, 4, b_h=b_h)
+    B, T, D = x.shape
+    a_x = (x.reshape(B * T, D) @ W_xh.T + b_h).reshape(B, T, -1)  # W_xh x_t + b_h, every step at once
+    gates, (hs, cs, tcs) = np.empty_like(a_x), (np.empty((B, T, h0.shape[1]), x.dtype) for _ in range(3))
+    h, c = h0, c0
+    for t in range(T):
+        gates[:, t], cs[:, t], tcs[:, t], hs[:, t] = _lstm_cell(a_x[:, t] + h @ W_hh.T, c)
+        h, c = hs[:, t], cs[:, t]
+    return hs, cs, (x, h0, c0, W_xh, W_hh, gates, cs, tcs, hs)
+
+
+def lstm_backward(dhs, cache):
+    r"""Backpropagation through time for :func:`lstm_forward`: ``dhs`` (B, T, H), the gradient on every
+    hidden state from the losses that read it.
+
+    Returns ``dx`` (B, T, D), ``dh0``, ``dc0`` (B, H), ``dW_xh`` (4H, D), ``dW_hh`` (4H, H), ``db_h`` (4H,).
+
+    Notes
+    -----
+    One backward sweep carries :math:`\bar h_t = dhs_t + W_{hh}^\top \delta_{t+1}` and the cell gradient
+    :math:`\bar c_t` (:func:`lstm_step_backward` with ``dh`` :math:`= \bar h_t`, ``dc`` :math:`= f_{t+1}
+    \odot \bar c_{t+1}`); the weight gradients are sums over the steps, one product after the loop.
+    Chapter 11.
+    """
+    x, h0, c0, W_xh, W_hh, gates, cs, tcs, hs = _check_cache("lstm_backward", cache, 9, "lstm_forward")
+    _check_grad("dhs", dhs, hs.shape, hs)
+    c_prev = np.concatenate([c0[:, None], cs[:, :-1]], axis=1)  # c_{t-1} at index t
+    da, dh, dc = np.empty_like(gates), np.zeros_like(h0), np.zeros_like(c0)
+    for t in reversed(range(x.shape[1])):
+        da[:, t], dc = _lstm_cell_backward(dhs[:, t] + dh, dc, gates[:, t], c_prev[:, t], tcs[:, t])
+        dh = da[:, t] @ W_hh  # W_hh^T delta_t, on to h_{t-1}
+    dx, dW_xh, dW_hh, db_h, _ = _weight_grads(da, da, x, h0, hs, W_xh)
+    return dx, dh, dc, dW_xh, dW_hh, db_h
+
+
+def _gru_cell(a_x, a_h, h_prev):
+    """``h`` and the gates ``(r, z, n)`` (..., 3H) from ``a_x = W_xh x + b_xh``, ``a_h = W_hh h + b_hh``."""
+    H = h_prev.shape[-1]
+    rz = _sigmoid(a_x[..., : 2 * H] + a_h[..., : 2 * H])  # reset and update gates
+    n = np.tanh(a_x[..., 2 * H :] + rz[..., :H] * a_h[..., 2 * H :])  # r scales W_hn h + b_hn
+    return n + rz[..., H:] * (h_prev - n), np.concatenate([rz, n], axis=-1)  # h = (1 - z) n + z h_prev
+
+
+def _gru_cell_backward(dh, gates, a_hn, h_prev):
+    """The gradients on ``a_x`` and ``a_h`` (..., 3H) and the direct one on ``h_prev`` (through ``z``)."""
+    r, z, n = np.split(gates, 3, axis=-1)
+    dn = dh * (1.0 - z) * (1.0 - n**2)  # on n's pre-activation
+    dr = dn * a_hn * r * (1.0 - r)
+    dz = dh * (h_prev - n) * z * (1.0 - z)
+    return np.concatenate([dr, dz, dn], axis=-1), np.concatenate([dr, dz, dn * r], axis=-1), dh * z
+
+
+def gru_step_forward(x, h_prev, W_xh, W_hh, b_xh, b_hh):
+    r"""One step of a GRU (Cho et al. 2014) in torch's convention.
+
+    ``x`` (B, D), ``h_prev`` (B, H); ``W_xh`` (3H, D), ``W_hh`` (3H, H), ``b_xh`` and ``b_hh`` (3H,): the
+    blocks of ``r, z, n`` stacked in torch's order (two biases, because ``r`` scales the recurrent part of
+    ``n`` with its bias). Returns ``h`` (B, H) and the cache for :func:`gru_step_backward`.
+
+    Notes
+    -----
+    With the blocks :math:`W^r, W^z, W^n` of the weights and biases (chapter 11),
+
+    .. math:: r_t = \sigma(W^r_{xh} x_t + b^r_{xh} + W^r_{hh} h_{t-1} + b^r_{hh}), \quad
+              z_t = \sigma(W^z_{xh} x_t + b^z_{xh} + W^z_{hh} h_{t-1} + b^z_{hh}),
+
+    .. math:: n_t = \tanh(W^n_{xh} x_t + b^n_{xh} + r_t \odot (W^n_{hh} h_{t-1} + b^n_{hh})), \qquad
+              h_t = (1 - z_t) \odot n_t + z_t \odot h_{t-1}.
+    """
+    _check_inputs(x, {"h_prev": h_prev}, W_xh, W_hh, 3, b_xh=b_xh, b_hh=b_hh)
+    H = h_prev.shape[1]
+    a_h = h_prev @ W_hh.T + b_hh
+    h, gates = _gru_cell(x @ W_xh.T + b_xh, a_h, h_prev)
+    return h, (x, h_prev, W_xh, W_hh, gates, a_h[:, 2 * H :])
+
+
+def gru_step_backward(dh, cache):
+    r"""Backward pass of :func:`gru_step_forward`: ``dh`` (B, H).
+
+    Returns ``dx`` (B, D), ``dh_prev`` (B, H), ``dW_xh`` (3H, D), ``dW_hh`` (3H, H), ``db_xh``, ``db_hh``
+    (3H,).
+
+    Notes
+    -----
+    :math:`dh_{t-1} = z_t \odot dh_t + W_{hh}^\top \delta^h_t`: the direct path through the update gate plus
+    the gates' pre-activations, where :math:`\delta^x_t = (\delta^r, \delta^z, \delta^n)` with
+    :math:`\delta^n = dh_t \odot (1 - z_t) \odot (1 - n_t^2)`, :math:`\delta^r = \delta^n \odot (W^n_{hh}
+    h_{t-1} + b^n_{hh}) \odot r_t (1 - r_t)`, :math:`\delta^z = dh_t \odot (h_{t-1} - n_t) \odot z_t(1-z_t)`,
+    and :math:`\delta^h_t = (\delta^r, \delta^z, r_t \odot \delta^n)`. Chapter 11.
+    """
+    x, h_prev, W_xh, W_hh, gates, a_hn = _check_cache("gru_step_backward", cache, 6, "gru_step_forward")
+    _check_grad("dh", dh, h_prev.shape, h_prev)
+    da_x, da_h, dh_prev = _gru_cell_backward(dh, gates, a_hn, h_prev)
+    dx, dh_prev = da_x @ W_xh, dh_prev + da_h @ W_hh
+    return dx, dh_prev, da_x.T @ x, da_h.T @ h_prev, da_x.sum(axis=0), da_h.sum(axis=0)
+
+
+def gru_forward(x, h0, W_xh, W_hh, b_xh, b_hh):
+    r"""Run a GRU over a sequence: ``x`` (B, T, D), ``h0`` (B, H), weights as in :func:`gru_step_forward`.
+
+    Returns ``hs`` (B, T, H) and the cache for :func:`gru_backward`. Chapter 11.
+    """
+    _check_inputs(x, {"h0": h0}, W_xh, W_hh, 3, b_xh=b_xh, b_hh=b_hh)
+    B, T, D = x.shape
+    H = h0.shape[1]
+    a_x = (x.reshape(B * T, D) @ W_xh.T + b_xh).reshape(B, T, 3 * H)  # W_xh x_t + b_xh, all steps at once
+    gates, hs, a_hn = np.empty_like(a_x), np.empty((B, T, H), x.dtype), np.empty((B, T, H), x.dtype)
+    h = h0
+    for t in range(T):
+        a_h = h @ W_hh.T + b_hh
+        h, gates[:, t] = _gru_cell(a_x[:, t], a_h, h)
+        hs[:, t], a_hn[:, t] = h, a_h[:, 2 * H :]
+    return hs, (x, h0, W_xh, W_hh, gates, a_hn, hs)
+
+
+def gru_backward(dhs, cache):
+    r"""Backpropagation through time for :func:`gru_forward`: ``dhs`` (B, T, H).
+
+    Returns ``dx`` (B, T, D), ``dh0`` (B, H), ``dW_xh`` (3H, D), ``dW_hh`` (3H, H), ``db_xh``, ``db_hh``
+    (3H,): :func:`gru_step_backward` in one backward sweep, its ``dh`` the sum of ``dhs[:, t]`` and of what
+    step :math:`t+1` hands back; the weight gradients are sums over the steps, one product after the loop.
+    Chapter 11.
+    """
+    x, h0, W_xh, W_hh, gates, a_hn, hs = _check_cache("gru_backward", cache, 7, "gru_forward")
+    _check_grad("dhs", dhs, hs.shape, hs)
+    h_prev = np.concatenate([h0[:, None], hs[:, :-1]], axis=1)
+    da_x, da_h, dh = np.empty_like(gates), np.empty_like(gates), np.zeros_like(h0)
+    for t in reversed(range(x.shape[1])):
+        da_x[:, t], da_h[:, t], dh = _gru_cell_backward(dhs[:, t] + dh, gates[:, t], a_hn[:, t], h_prev[:, t])
+        dh += da_h[:, t] @ W_hh  # the direct path z_t dh_t plus the one through the gates
+    dx, dW_xh, dW_hh, db_xh, db_hh = _weight_grads(da_x, da_h, x, h0, hs, W_xh)
+    return dx, dh, dW_xh, dW_hh, db_xh, db_hh
 
 
 # ------------------------------------------------------------------------------------------------ embedding
 def embedding_forward(ids, W_embed):
-    r"""Look up one row of ``W_embed`` per token id.
+    r"""Look up one row of ``W_embed`` (V, D) per token id of ``ids`` (B, T) or (B,), integers in ``0..V-1``.
 
-    Parameters
-    ----------
-    ids : ndarray of int, shape (B, T) (or (B,))
-        Token ids in ``0 .. V-1``.
-    W_embed : ndarray, shape (V, D)
-
-    Returns
-    -------
-    x : ndarray, shape (B, T, D) (or (B, D))
-    cache : tuple
-        ``(ids, V)`` for :func:`embedding_backward`.
-
-    Notes
-    -----
-    :math:`x_t = W_{embed}^\top e_{i_t}`, i.e. row :math:`i_t` of :math:`W_{embed}`, with :math:`e_i` the
-    one-hot vector of token :math:`i`. Chapter 4 (character language model).
+    Returns ``x`` (B, T, D) (or (B, D)) and the cache ``(ids, V)`` for :func:`embedding_backward`.
+    :math:`x_t = W_{embed}^\top e_{i_t}`, row :math:`i_t` of :math:`W_{embed}` (:math:`e_i` the one-hot vector
+    of token :math:`i`). Chapter 4 (character language model).
     """
     _check_np("ids", ids, (1, 2), "(B, T) or (B,)", dtype_kind="i")
     _check_np("W_embed", W_embed, 2, "(V, D)")
@@ -342,20 +496,8 @@ def embedding_forward(ids, W_embed):
 
 
 def embedding_backward(dx, cache):
-    r"""Backward pass of :func:`embedding_forward`.
+    r"""Backward pass of :func:`embedding_forward`: ``dx`` (B, T, D) (or (B, D)) -> ``dW_embed`` (V, D).
 
-    Parameters
-    ----------
-    dx : ndarray, shape (B, T, D) (or (B, D))
-    cache : tuple
-        The cache returned by :func:`embedding_forward`.
-
-    Returns
-    -------
-    dW_embed : ndarray, shape (V, D)
-
-    Notes
-    -----
     :math:`dW_{embed}[i] = \sum_{(b, t):\, i_{bt} = i} dx_{bt}`: rows of tokens that appear several times
     accumulate, rows of absent tokens are zero. Chapter 4.
     """
@@ -377,26 +519,8 @@ def embedding_backward(dx, cache):
 
 # ---------------------------------------------------------------------------------------------- output layer
 def affine_forward(h, W_hy, b_y):
-    r"""Output layer applied to every position: ``y = W_hy h + b_y``.
-
-    Parameters
-    ----------
-    h : ndarray, shape (..., H)
-        Hidden states, e.g. (B, T, H) or (B, H).
-    W_hy : ndarray, shape (V, H)
-    b_y : ndarray, shape (V,)
-
-    Returns
-    -------
-    y : ndarray, shape (..., V)
-    cache : tuple
-        ``(h, W_hy)`` for :func:`affine_backward`.
-
-    Notes
-    -----
-    .. math:: y_t = W_{hy} h_t + b_y
-
-    Chapters 1 and 4.
+    """Output layer at every position, :math:`y_t = W_{hy} h_t + b_y`: ``h`` (..., H), ``W_hy`` (V, H),
+    ``b_y`` (V,) -> ``y`` (..., V) and the cache ``(h, W_hy)`` for :func:`affine_backward`. Chapters 1 and 4.
     """
     _check_np("h", h, tuple(range(1, 6)), "(..., H)")
     _check_np("W_hy", W_hy, 2, "(V, H)")
@@ -410,22 +534,9 @@ def affine_forward(h, W_hy, b_y):
 
 
 def affine_backward(dy, cache):
-    r"""Backward pass of :func:`affine_forward`.
+    r"""Backward pass of :func:`affine_forward`: ``dy`` (..., V) -> ``dh`` (..., H), ``dW_hy`` (V, H),
+    ``db_y`` (V,).
 
-    Parameters
-    ----------
-    dy : ndarray, shape (..., V)
-    cache : tuple
-        The cache returned by :func:`affine_forward`.
-
-    Returns
-    -------
-    dh : ndarray, shape (..., H)
-    dW_hy : ndarray, shape (V, H)
-    db_y : ndarray, shape (V,)
-
-    Notes
-    -----
     :math:`dh_t = W_{hy}^\top dy_t`, :math:`dW_{hy} = \sum_t dy_t h_t^\top`, :math:`db_y = \sum_t dy_t`
     (sums over every position). Chapter 4.
     """
@@ -437,21 +548,8 @@ def affine_backward(dy, cache):
 
 # ------------------------------------------------------------------------------------------------- softmax
 def softmax(z, axis=-1):
-    r"""Numerically stable softmax along ``axis``.
+    r"""Numerically stable softmax of ``z`` (finite logits) along ``axis``; non-negative, sums to 1.
 
-    Parameters
-    ----------
-    z : ndarray, any shape
-        Logits (finite).
-    axis : int
-
-    Returns
-    -------
-    p : ndarray, shape of ``z``
-        Non-negative, summing to 1 along ``axis``.
-
-    Notes
-    -----
     :math:`p_i = e^{z_i - m} / \sum_j e^{z_j - m}` with :math:`m = \max_j z_j`, which equals
     :math:`e^{z_i}/\sum_j e^{z_j}` but never overflows. Chapter 4.
     """
@@ -468,25 +566,13 @@ def softmax(z, axis=-1):
 def softmax_cross_entropy(logits, targets, mask=None):
     r"""Mean softmax cross-entropy over the (unmasked) positions, and its gradient.
 
-    Parameters
-    ----------
-    logits : ndarray, shape (..., V)
-        E.g. (B, T, V) or (N, V).
-    targets : ndarray of int, shape (...)
-        Target ids in ``0 .. V-1``.
-    mask : ndarray of bool (or 0/1 floats), shape (...), optional
-        Positions that count; all of them when None.
-
-    Returns
-    -------
-    loss : float
-    dlogits : ndarray, shape (..., V)
-        Gradient of ``loss``; zero at masked positions.
+    ``logits`` (..., V), e.g. (B, T, V); ``targets`` (...) int ids in ``0..V-1``; ``mask`` (...) bool (or
+    0/1), the positions that count (all when None). Returns ``loss`` (float) and ``dlogits`` (..., V), zero at
+    masked positions.
 
     Notes
     -----
-    With :math:`p_t = \mathrm{softmax}(y_t)`, :math:`N` the number of unmasked positions and :math:`m_t` the
-    mask,
+    With :math:`p_t = \mathrm{softmax}(y_t)`, :math:`N` unmasked positions and the mask :math:`m_t`,
 
     .. math:: \mathcal{L} = -\frac{1}{N}\sum_t m_t \log p_{t, c_t}, \qquad
               \frac{\partial \mathcal{L}}{\partial y_t} = \frac{m_t}{N}\,(p_t - e_{c_t}).

@@ -11,7 +11,8 @@ of :class:`rnncourse.topologies.OneToMany` (the Seq2Seq and captioning decoders)
     step(x_t, h) -> (y_t, h)      # x_t (B, D), h (L, B, H) or None -> logits (B, V), state (L, B, H)
     next_input(token) -> x        # token (B,) int64 -> the next input (B, D)
 
-:func:`sample` primes a language model on a prefix, then decodes.
+:func:`sample` primes a language model on a prefix, then decodes. :func:`beam_search` keeps the ``k`` most
+probable partial sequences instead of one (chapter 5).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import torch
 from ._validate import check_array, check_dim, check_positive_int, check_real, check_seed, check_tensor
 
 __all__ = ["greedy", "top_k_filter", "probabilities", "entropy_bits", "sample_next", "decode", "sample"]
+__all__ += ["beam_search"]
 
 
 def _as_logits(logits) -> torch.Tensor:
@@ -144,6 +146,19 @@ def _inference(model):
             model.train(was_training)
 
 
+def _state_parts(h) -> tuple:
+    """The tensors of a decoder state: ``()`` for None, ``(h, c)`` for the LSTM's pair, else ``(h,)``."""
+    return () if h is None else tuple(h) if isinstance(h, tuple) else (h,)
+
+
+def _map_state(f, h, *args):
+    """``f(s, *args)`` for every tensor ``s`` of a state (None stays None, the LSTM's pair a pair)."""
+    if h is None or not isinstance(h, tuple):
+        return h if h is None else f(h, *args)
+    parts = [f(s, *args) for s in h]
+    return type(h)(*parts) if hasattr(h, "_fields") else tuple(parts)
+
+
 def _check_decoder(decoder):
     for name in ("step", "next_input"):
         if not callable(getattr(decoder, name, None)):
@@ -192,9 +207,9 @@ def decode(
     steps = check_positive_int("steps", steps, minimum=0)
     tau = _check_temperature(temperature)
     generator = torch.Generator().manual_seed(check_seed(seed))
-    if h0 is not None:
-        check_tensor("h0", h0, 3, shape="(L, B, H)")
-        check_dim("h0", h0, 1, x.shape[0], "h0 must have the batch size B of x: shape (L, B, H).")
+    for s in _state_parts(h0):  # the LSTM's state is a pair (h, c)
+        check_tensor("h0", s, 3, shape="(L, B, H)")
+        check_dim("h0", s, 1, x.shape[0], "h0 must have the batch size B of x: shape (L, B, H).")
     tokens = torch.zeros(x.shape[0], steps, dtype=torch.int64)
     x_t, h = x, h0
     with _inference(decoder):
@@ -247,3 +262,63 @@ def sample(model, prefix_ids, steps: int, temperature: float = 1.0, top_k: int |
         x = model.next_input(ids[:, -1])
     tokens = decode(model, x, steps, h0=h, temperature=temperature, top_k=top_k, seed=seed)
     return tokens[0] if prefix.ndim == 1 else tokens
+
+
+def beam_search(decoder, x, steps: int, k: int, *, h0=None, end: int | None = None):
+    r"""Beam search of width ``k``: the most probable sequence among ``k`` kept at every step.
+
+    Parameters
+    ----------
+    decoder, x, steps, h0
+        As in :func:`decode`.
+    k : int
+        Beam width, ``1 <= k <= V``; ``k = 1`` is greedy decoding.
+    end : int, optional
+        The end token: a sequence that has emitted it is finished and is continued by ``end`` at no cost.
+
+    Returns
+    -------
+    tokens : Tensor of int64, shape (B, steps)
+    log_prob : Tensor of float64, shape (B,)
+        :math:`\log p(c_1, \dots, c_T \mid x) = \sum_t \log p(c_t \mid c_{<t}, x)` of ``tokens`` (up to
+        ``end``).
+
+    Notes
+    -----
+    Chapter 5. Each of the ``k`` partial sequences is extended by each of the ``V`` tokens, and the ``k``
+    best of the ``kV`` sums of log-probabilities are kept (one sequence at the first step). No length
+    normalisation: compare sequences of equal length. Runs without gradients, in eval mode.
+    """
+    _check_decoder(decoder)
+    check_tensor("x", x, 2, shape="(B, D)")
+    steps, k = check_positive_int("steps", steps, minimum=0), check_positive_int("k", k)
+    B = x.shape[0]
+    for s in _state_parts(h0):  # the LSTM's state is a pair (h, c)
+        check_tensor("h0", s, 3, shape="(L, B, H)")
+        check_dim("h0", s, 1, B, "h0 must have the batch size B of x: shape (L, B, H).")
+    h0 = _map_state(torch.repeat_interleave, h0, k, 1)  # (L, B k, H): k copies of every state
+    if end is not None:
+        end = check_positive_int("end", end, minimum=0)
+    score = torch.full((B, k), -torch.inf, dtype=torch.float64)
+    score[:, 0] = 0.0  # one live sequence at the start
+    tokens = torch.zeros(B, k, 0, dtype=torch.int64)
+    done = torch.zeros(B, k, dtype=torch.bool)
+    x_t, h, rows = x.repeat_interleave(k, 0), h0, torch.arange(B)[:, None]
+    with _inference(decoder):
+        for _ in range(steps):
+            y_t, h = decoder.step(x_t, h)
+            log_p = torch.log_softmax(y_t.double().cpu(), -1).view(B, k, -1)  # (B, k, V)
+            V = log_p.shape[-1]
+            if k > V or (end is not None and end >= V):
+                raise ValueError(f"k = {k} and end = {end} must be <= V and < V = {V} (the vocabulary size).")
+            if end is not None:  # a finished sequence only continues with `end`, at cost 0
+                finished = torch.full((V,), -torch.inf, dtype=torch.float64)
+                finished[end] = 0.0
+                log_p = torch.where(done[..., None], finished, log_p)
+            score, best = (score[..., None] + log_p).view(B, k * V).topk(k, -1)  # (B, k)
+            beam, token = best // V, best % V  # which sequence each survivor extends, and with what
+            tokens = torch.cat([tokens[rows, beam], token[..., None]], 2)
+            done = done[rows, beam] | (token == end)
+            h = _map_state(torch.index_select, h, 1, (rows * k + beam).view(-1).to(y_t.device))  # survivors
+            x_t = decoder.next_input(token.view(-1).to(y_t.device))
+    return tokens[:, 0], score[:, 0]

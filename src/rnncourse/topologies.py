@@ -1,5 +1,8 @@
 r"""Input/output topologies of a recurrent network, built on :class:`rnncourse.modules.RNN` (Karpathy 2015).
 
+Every topology takes ``cell="rnn" | "lstm" | "gru"`` (chapter 11); with the LSTM a state is the pair
+:class:`~rnncourse.modules.LSTMState` ``(h, c)`` wherever one is passed or returned.
+
 * :class:`ManyToMany`: an output :math:`y_t = W_{hy} h_t + b_y` at every step (tagging, delayed echo);
 * :class:`ManyToOne`: one output from the last state, :math:`y = W_{hy} h_T + b_y` (parity, sentiment);
 * :class:`OneToMany`: one input vector, ``T`` outputs (counting, captioning); the later steps read zeros or
@@ -31,7 +34,7 @@ from ._validate import (
 )
 from .modules import RNN
 
-__all__ = ["ManyToMany", "ManyToOne", "OneToMany", "Seq2Seq", "FEEDS", "readout_parameters"]
+__all__ = ["ManyToMany", "ManyToOne", "OneToMany", "Seq2Seq", "BiRNN", "FEEDS", "readout_parameters"]
 
 #: What :class:`OneToMany` feeds at steps ``t >= 1``.
 FEEDS = ("zeros", "output")
@@ -63,9 +66,9 @@ def readout_parameters(hidden_size: int, output_size: int, dtype=None, generator
 
 
 def _check_state(name, h, dtype):
-    """A torch state ``(L, B, H)``; the RNN checks the sizes."""
-    if h is not None:
-        check_tensor(name, h, 3, dtype, shape="(L, B, H)", finite=False)
+    """A torch state ``(L, B, H)``, or the LSTM's pair of them; the RNN checks the sizes."""
+    for s in h if isinstance(h, tuple) else () if h is None else (h,):
+        check_tensor(name, s, 3, dtype, shape="(L, B, H)", finite=False)
     return h
 
 
@@ -101,13 +104,16 @@ class _Readout(nn.Module):
         dtype: torch.dtype | None = None,
         seed: int | None = None,
         generator: torch.Generator | None = None,
+        cell: str = "rnn",
     ):
         super().__init__()
         generator = _generator(seed, generator)
         self.input_size = check_positive_int("input_size", input_size)
         self.hidden_size = check_positive_int("hidden_size", hidden_size)
         self.output_size = check_positive_int("output_size", output_size)
-        self.rnn = RNN(input_size, hidden_size, num_layers, nonlinearity, dtype=dtype, generator=generator)
+        self.rnn = RNN(
+            input_size, hidden_size, num_layers, nonlinearity, dtype=dtype, generator=generator, cell=cell
+        )
         self.W_hy, self.b_y = readout_parameters(hidden_size, output_size, self.rnn.dtype, generator)
 
     @property
@@ -125,27 +131,17 @@ class ManyToMany(_Readout):
 
     Parameters
     ----------
-    input_size : int
-        ``D``; integer inputs ``(B, T)`` are one-hot encoded to ``D`` entries.
-    hidden_size : int
-        ``H``.
-    output_size : int
-        ``V``, the number of logits per step.
+    input_size, hidden_size, output_size : int
+        ``D`` (integer inputs ``(B, T)`` are one-hot encoded to ``D`` entries), ``H``, ``V`` logits per step.
     num_layers : int
         ``L``, stacked layers of :class:`rnncourse.modules.RNN`.
     nonlinearity : {"tanh", "relu", "linear"}
-    dtype : torch.dtype, optional
-        Parameter dtype (torch's default when None).
-    seed : int, optional
-        Seed for the initial weights (ignored when ``generator`` is given).
-    generator : torch.Generator, optional
-        Source of randomness for the initial weights.
+    dtype, seed, generator
+        Parameter dtype (torch's default when None); seed or generator of the initial weights.
+    cell : {"rnn", "lstm", "gru"}
+        The recurrent cell (chapter 11); the equations below are the vanilla one's.
 
-    Attributes
-    ----------
-    rnn : RNN
-    W_hy : Parameter, shape (V, H)
-    b_y : Parameter, shape (V,)
+    Attributes: ``rnn`` (RNN), ``W_hy`` (V, H), ``b_y`` (V,).
 
     Notes
     -----
@@ -157,21 +153,9 @@ class ManyToMany(_Readout):
     """
 
     def forward(self, x: torch.Tensor, h0: torch.Tensor | None = None, return_state: bool = False):
-        """Logits at every step.
-
-        Parameters
-        ----------
-        x : Tensor, shape (B, T, D) float, or (B, T) int64 ids (one-hot encoded)
-        h0 : Tensor, shape (L, B, H), optional
-            Initial state; zeros when None.
-        return_state : bool
-            Also return the last state (for stateful training, see :mod:`rnncourse.bptt`).
-
-        Returns
-        -------
-        y : Tensor, shape (B, T, V)
-        h_n : Tensor, shape (L, B, H)
-            Only when ``return_state`` is True.
+        """Logits ``y`` (B, T, V) at every step of ``x`` (B, T, D) floats or (B, T) int64 ids (one-hot
+        encoded), from ``h0`` (L, B, H) (zeros when None; the LSTM's ``(h0, c0)``); with ``return_state``
+        also the last state ``h_n`` (for stateful training, :mod:`rnncourse.bptt`).
         """
         hs, h_n = self._states(x, h0)
         y = F.linear(hs, self.W_hy, self.b_y)
@@ -209,28 +193,16 @@ class OneToMany(_Readout):
 
     Parameters
     ----------
-    input_size : int
-        ``D``; integer inputs ``(B,)`` are one-hot encoded to ``D`` entries.
-    hidden_size : int
-        ``H``.
-    output_size : int
-        ``V``, logits per step (a vocabulary of tokens).
+    input_size, hidden_size, output_size : int
+        ``D`` (integer inputs ``(B,)`` are one-hot encoded), ``H`` and ``V`` logits per step (a vocabulary).
     feed : {"zeros", "output"}
         What steps ``t >= 1`` read: zeros, or the embedding ``W_embed[token]`` of the previous token.
-    num_layers : int
-    nonlinearity : {"tanh", "relu", "linear"}
-    num_embeddings : int, optional
-        Rows of ``W_embed`` (default ``V``; :class:`Seq2Seq` adds one row for its BOS token, the captioner
-        has ``<start>`` among its ``V`` words).
-    dtype, seed, generator
+    num_layers, nonlinearity, dtype, seed, generator, cell
         As in :class:`ManyToMany`.
+    num_embeddings : int, optional
+        Rows of ``W_embed`` (default ``V``; :class:`Seq2Seq` adds one row for its BOS token).
 
-    Attributes
-    ----------
-    rnn : RNN
-    W_hy : Parameter, shape (V, H)
-    b_y : Parameter, shape (V,)
-    W_embed : Parameter, shape (num_embeddings, D), or None for ``feed="zeros"``
+    Attributes: ``rnn``, ``W_hy`` (V, H), ``b_y`` (V,), ``W_embed`` (num_embeddings, D) or None (``"zeros"``).
 
     Notes
     -----
@@ -264,10 +236,12 @@ class OneToMany(_Readout):
         dtype: torch.dtype | None = None,
         seed: int | None = None,
         generator: torch.Generator | None = None,
+        cell: str = "rnn",
     ):
         generator = _generator(seed, generator)
         super().__init__(
-            input_size, hidden_size, output_size, num_layers, nonlinearity, dtype=dtype, generator=generator
+            input_size, hidden_size, output_size, num_layers, nonlinearity, dtype=dtype, generator=generator,
+            cell=cell,
         )
         self.feed = check_choice("feed", feed, FEEDS)
         if feed == "output":
@@ -289,8 +263,8 @@ class OneToMany(_Readout):
         r"""One step: :math:`h_t = \tanh(W_{hh} h_{t-1} + W_{xh} x_t + b_h)`, :math:`y_t = W_{hy} h_t + b_y`.
 
         ``x_t`` (B, D) is the input of the step (the first input, or :meth:`next_input` of the previous
-        token); ``h`` (L, B, H) the previous state (zeros when None). Returns the logits ``y_t`` (B, V) of
-        the next token and the new state ``h`` (L, B, H).
+        token); ``h`` (L, B, H) the previous state (zeros when None; the LSTM's is a pair ``(h, c)``).
+        Returns the logits ``y_t`` (B, V) of the next token and the new state ``h`` (L, B, H).
         """
         check_tensor("x_t", x_t, 2, self.dtype, shape="(B, D)", finite=False)
         hs, h = self.rnn(x_t[:, None, :], _check_state("h", h, self.dtype))
@@ -318,32 +292,14 @@ class OneToMany(_Readout):
     ):
         """Generate ``steps`` outputs from one input vector: a loop over :meth:`step` and :meth:`next_input`.
 
-        Parameters
-        ----------
-        x : Tensor, shape (B, D) float, or (B,) int64 ids (one-hot encoded)
-            The input of step 0.
-        steps : int
-            ``T >= 1``, the number of outputs.
-        targets : Tensor, shape (B, T) int64, optional
-            Ground-truth tokens; used only by ``feed="output"`` for teacher forcing.
-        teacher_forcing : float in [0, 1]
-            Probability of feeding the ground truth (instead of the own argmax) at each step and example;
-            ignored without ``targets``.
-        generator : torch.Generator, optional
-            Randomness of the teacher-forcing draws (needed only for 0 < teacher_forcing < 1).
-        h0 : Tensor, shape (L, B, H), optional
-            Initial state (zeros when None); :class:`Seq2Seq` passes the encoder's final state.
-        return_inputs : bool
-            Also return what was fed (instrumentation for tests and chapter 6).
-
-        Returns
-        -------
-        y : Tensor, shape (B, T, V)
-            Logits at every step.
-        inputs : dict, only when ``return_inputs`` is True
-            ``"x"`` (B, T, D): the input vector of every step; ``"tokens"`` (B, T-1) int64: the token fed at
-            steps 1..T-1 (None for ``feed="zeros"``); ``"from_target"`` (B, T-1) bool: whether that token was
-            the ground truth (None for ``feed="zeros"``).
+        ``x`` (B, D) float or (B,) int64 ids (one-hot encoded) is the input of step 0; ``steps`` ``T >= 1``;
+        ``targets`` (B, T) int64, the ground truth, used only by ``feed="output"``: each step and example
+        reads it with probability ``teacher_forcing`` (else its own argmax), drawn with ``generator``
+        (needed only for 0 < teacher_forcing < 1); ``h0`` (L, B, H) the initial state (zeros when None;
+        :class:`Seq2Seq` passes the encoder's). Returns the logits ``y`` (B, T, V); with ``return_inputs``
+        also a dict of what was fed (tests, chapter 6): ``"x"`` (B, T, D) the input of every step,
+        ``"tokens"`` (B, T-1) the tokens fed at steps 1..T-1 and ``"from_target"`` (B, T-1) bool, whether
+        each was the ground truth (both None for ``feed="zeros"``).
         """
         x_t = _as_input(x, self.input_size, self.dtype, 1)
         B = x_t.shape[0]
@@ -395,28 +351,15 @@ class Seq2Seq(nn.Module):
 
     Parameters
     ----------
-    src_vocab : int
-        ``V_src``, source tokens ``0..V_src-1``.
-    tgt_vocab : int
-        ``V``, target tokens ``0..V-1``; the decoder's embedding has one extra row, the BOS token ``V``.
-    embed_dim : int
-        ``E``, the size of the token embeddings (the RNNs' input size).
-    hidden_size : int
-        ``H``, shared by encoder and decoder.
-    num_layers : int
-    nonlinearity : {"tanh", "relu", "linear"}
-    dtype, seed, generator
+    src_vocab, tgt_vocab : int
+        ``V_src`` source and ``V`` target tokens; the decoder's embedding has one extra row, BOS = ``V``.
+    embed_dim, hidden_size : int
+        ``E``, the size of the token embeddings (the RNNs' input size), and ``H`` (encoder and decoder).
+    num_layers, nonlinearity, dtype, seed, generator, cell
         As in :class:`ManyToMany`.
 
-    Attributes
-    ----------
-    W_embed : Parameter, shape (V_src, E)
-        Source embedding.
-    encoder : RNN
-    decoder : OneToMany
-        ``feed="output"``, with ``decoder.W_embed`` of shape (V + 1, E).
-    bos : int
-        The BOS token id, ``V``.
+    Attributes: ``W_embed`` (V_src, E), the source embedding; ``encoder`` (RNN); ``decoder`` (OneToMany,
+    ``feed="output"``, ``decoder.W_embed`` (V + 1, E)); ``bos`` = ``V``.
 
     Notes
     -----
@@ -448,13 +391,16 @@ class Seq2Seq(nn.Module):
         dtype: torch.dtype | None = None,
         seed: int | None = None,
         generator: torch.Generator | None = None,
+        cell: str = "rnn",
     ):
         super().__init__()
         generator = _generator(seed, generator)
         self.src_vocab = check_positive_int("src_vocab", src_vocab)
         self.tgt_vocab = check_positive_int("tgt_vocab", tgt_vocab)
         self.embed_dim = check_positive_int("embed_dim", embed_dim)
-        self.encoder = RNN(embed_dim, hidden_size, num_layers, nonlinearity, dtype=dtype, generator=generator)
+        self.encoder = RNN(
+            embed_dim, hidden_size, num_layers, nonlinearity, dtype=dtype, generator=generator, cell=cell
+        )
         w = torch.empty(src_vocab, embed_dim, dtype=self.encoder.dtype)
         nn.init.normal_(w, 0.0, 1.0, generator=generator)
         self.W_embed = nn.Parameter(w)
@@ -468,6 +414,7 @@ class Seq2Seq(nn.Module):
             num_embeddings=tgt_vocab + 1,
             dtype=dtype,
             generator=generator,
+            cell=cell,
         )
         self.bos = tgt_vocab
 
@@ -477,7 +424,7 @@ class Seq2Seq(nn.Module):
         return self.encoder.dtype
 
     def encode(self, src: torch.Tensor) -> torch.Tensor:
-        """The encoder's final state ``h`` (L, B, H) from the source ids ``src`` (B, S) int64."""
+        """The encoder's final state ``h`` (L, B, H) (the LSTM's ``(h, c)``) from ``src`` (B, S) int64 ids."""
         src = check_ids("src", src, 2, self.src_vocab, shape="(B, S)")
         if src.shape[1] == 0:
             raise ValueError(f"src has S = 0 tokens (shape {tuple(src.shape)}), expected S >= 1.")
@@ -494,28 +441,12 @@ class Seq2Seq(nn.Module):
         *,
         return_inputs: bool = False,
     ):
-        """Encode ``src``, then decode ``T`` tokens.
+        """Encode ``src`` (B, S) int64, then decode ``T`` tokens: logits ``y`` (B, T, V).
 
-        Parameters
-        ----------
-        src : Tensor, shape (B, S) int64
-        tgt : Tensor, shape (B, T) int64, optional
-            The target sequence, fed for teacher forcing; ``T`` is taken from it.
-        steps : int, optional
-            ``T`` when ``tgt`` is None (inference); must equal ``tgt.shape[1]`` if both are given.
-        teacher_forcing : float in [0, 1]
-            Probability of feeding the ground truth at each decoder step (ignored without ``tgt``).
-        generator : torch.Generator, optional
-            Randomness of the teacher-forcing draws.
-        return_inputs : bool
-            Also return the decoder's inputs.
-
-        Returns
-        -------
-        y : Tensor, shape (B, T, V)
-        inputs : dict, only when ``return_inputs`` is True
-            ``"tokens"`` (B, T) int64: the token the decoder read at every step (BOS first);
-            ``"from_target"`` (B, T) bool (False for BOS).
+        ``tgt`` (B, T) int64 is fed for teacher forcing (``T`` taken from it), else ``steps`` gives ``T``
+        (inference); ``teacher_forcing`` and ``generator`` as in :meth:`OneToMany.forward`. With
+        ``return_inputs`` also a dict: ``"tokens"`` (B, T) the token the decoder read at every step (BOS
+        first), ``"from_target"`` (B, T) bool (False for BOS).
         """
         h = self.encode(src)
         B = src.shape[0]
@@ -545,3 +476,47 @@ class Seq2Seq(nn.Module):
     def forward_train(self, x, target, teacher_forcing=1.0, generator=None):
         """``forward(x, target, teacher_forcing=..., generator=...)``: the teacher-forced call of training."""
         return self(x, target, teacher_forcing=teacher_forcing, generator=generator)
+
+
+class BiRNN(nn.Module):
+    r"""Bidirectional many-to-many RNN: one :class:`~rnncourse.modules.RNN` reads the sequence forward,
+    a second one reads it backward, and every output reads both states (Schuster and Paliwal, 1997).
+
+    Parameters
+    ----------
+    input_size, hidden_size, output_size : int
+        ``D`` (integer inputs ``(B, T)`` are one-hot encoded), ``H`` per direction, ``V`` logits per step.
+    nonlinearity : {"tanh", "relu", "linear"}
+    dtype : torch.dtype, optional
+    seed : int, optional
+        Seed for the initial weights of ``forward_rnn``, ``backward_rnn`` and ``W_hy (V, 2H)``, ``b_y (V,)``.
+
+    Notes
+    -----
+    .. math:: \overrightarrow{h}_t = \tanh(\overrightarrow{W}_{hh} \overrightarrow{h}_{t-1}
+              + \overrightarrow{W}_{xh} x_t + \overrightarrow{b}_h), \quad
+              \overleftarrow{h}_t = \tanh(\overleftarrow{W}_{hh} \overleftarrow{h}_{t+1}
+              + \overleftarrow{W}_{xh} x_t + \overleftarrow{b}_h), \quad
+              y_t = W_{hy} [\overrightarrow{h}_t; \overleftarrow{h}_t] + b_y.
+
+    Each :math:`y_t` depends on the whole input :math:`x_1, \dots, x_T`: usable only when the whole sequence
+    is known before the first output (tagging, encoding), never for generation. Chapter 8.
+    """
+
+    def __init__(self, input_size, hidden_size, output_size, nonlinearity="tanh", *, dtype=None, seed=None):
+        super().__init__()
+        generator = _generator(seed, None)
+        self.input_size = check_positive_int("input_size", input_size)
+        self.forward_rnn, self.backward_rnn = (
+            RNN(input_size, hidden_size, nonlinearity=nonlinearity, dtype=dtype, generator=generator)
+            for _ in range(2)
+        )
+        dtype = self.forward_rnn.dtype
+        self.W_hy, self.b_y = readout_parameters(2 * hidden_size, output_size, dtype, generator)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits ``y (B, T, V)`` of ``x (B, T, D)`` floats or ``(B, T)`` int64 ids."""
+        x = _as_input(x, self.input_size, self.forward_rnn.dtype, 2)
+        h_forward = self.forward_rnn(x)[0]
+        h_backward = self.backward_rnn(x.flip(1))[0].flip(1)  # h_backward[:, t] has read x_T, ..., x_t
+        return F.linear(torch.cat([h_forward, h_backward], -1), self.W_hy, self.b_y)

@@ -132,7 +132,10 @@ def supervised(loss=default_loss, *, metrics: Mapping | None = None, teacher_for
         ``model.forward_train(x, target, ratio, generator)`` (``OneToMany``, ``Seq2Seq``) and the ratio is
         recorded as the metric ``"teacher_forcing"``. ``seed`` seeds the draws (its generator is made here).
 
-    Returns ``loss_fn(model, batch, step) -> (loss, {name: value})`` for :func:`fit`.
+    Returns
+    -------
+    callable
+        ``loss_fn(model, batch, step) -> (loss, {name: value})`` for :func:`fit`.
     """
     if not callable(loss):
         raise TypeError(f"loss must be callable as loss(y, target), got {loss!r}.")
@@ -220,7 +223,10 @@ def fit(model, batches, optimizer, *, steps: int, loss_fn=None, clip_norm: float
     progress : bool
         Show a ``tqdm`` progress bar.
 
-    Returns the :class:`History`; the same seeds, initial model and optimizer give the same history.
+    Returns
+    -------
+    History
+        The same seeds, initial model and optimizer give the same history.
     """
     steps = check_positive_int("steps", steps)
     eval_every = None if eval_every is None else check_positive_int("eval_every", eval_every)

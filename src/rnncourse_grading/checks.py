@@ -11,11 +11,12 @@ Each helper raises ``AssertionError`` on a wrong answer and returns the checked 
 
 from __future__ import annotations
 
+import contextlib
 import numbers
 
 import numpy as np
 
-__all__ = ["expect_array", "expect_close", "expect_equal", "expect_true"]
+__all__ = ["expect_array", "expect_close", "expect_equal", "expect_true", "using_reference"]
 
 _MISSING_HINT = "Replace the `...` placeholder with your answer and run the cell again."
 
@@ -179,3 +180,27 @@ def expect_true(condition: bool, message: str):
     """Raise ``AssertionError(message)`` unless ``condition`` holds (a readable ``assert`` for tests)."""
     if not bool(condition):
         raise AssertionError(message)
+
+
+@contextlib.contextmanager
+def using_reference(func, **references):
+    """Run ``func`` with the names it calls from earlier questions replaced by reference implementations.
+
+    ``with using_reference(run_rnn, rnn_step=rnn_step_forward_h): run_rnn(...)`` grades ``run_rnn`` (q2) on
+    its own: a mistake in the student's ``rnn_step`` (q1) is graded once, in q1, and not again in q2. The
+    names are looked up in ``func``'s module globals (the notebook's namespace) and restored afterwards.
+    """
+    namespace = getattr(func, "__globals__", None)
+    if namespace is None:
+        yield
+        return
+    saved = {name: namespace[name] for name in references if name in namespace}
+    namespace.update(references)
+    try:
+        yield
+    finally:
+        for name in references:
+            if name in saved:
+                namespace[name] = saved[name]
+            else:
+                namespace.pop(name, None)

@@ -10,9 +10,12 @@ test's outcome and every cell's status beside it (``grades.json``). The exercise
 its metadata; the tests (public and hidden) come from the build output of ``make exercises``
 (``_build/exercises/NN_name/grading.json``), never from the submission.
 
-Each submission runs in a fresh kernel inside a temporary folder that holds only the submission, cell by
-cell with a time limit per cell and per test and a cap on the kernel's memory, so a syntax error, an
-exception, an infinite loop, a crash or a memory hog costs only the questions it breaks.
+Each submission runs in a fresh kernel in its own bubblewrap sandbox (:mod:`rnncourse_grading.kernel`:
+read-only system, no network, no view of the build folder, the other submissions or the instructor's home,
+limits on memory, processes, CPU time and disk), cell by cell with a time limit per cell and per test, so a
+syntax error, an exception, an infinite loop, a crash, a memory hog or a tampering attempt costs only the
+questions it breaks. The CSV's ``sandbox`` column says how each row was graded (``bwrap`` or ``none`` with
+``--no-sandbox``); ``events`` lists what the grader stopped (left-over processes, fork bombs).
 """
 
 from __future__ import annotations
@@ -21,17 +24,24 @@ import argparse
 import csv
 import hashlib
 import json
+import os
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
+from .kernel import check_sandbox, exposed
 from .runner import Limits, grade_notebook_safely, load_specs
 
 __all__ = ["grade_folder", "write_reports", "main"]
 
-#: At most this many submissions are graded at the same time (each runs its own kernel).
-MAX_WORKERS = 2
+
+def default_workers() -> int:
+    """One worker (one kernel at a time) per core that this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
 
 
 def _default_build_dir() -> Path:
@@ -84,10 +94,11 @@ def grade_folder(
     *,
     build_dir=None,
     exercise: str | None = None,
-    workers: int = MAX_WORKERS,
+    workers: int | None = None,
     cell_timeout: float = 60.0,
     test_timeout: float = 30.0,
     memory_mb: int | None = 4096,
+    sandbox: bool = True,
     progress: bool = True,
 ) -> list[dict]:
     """Grade every notebook of ``submissions`` and write ``out`` (CSV) and the JSON report beside it.
@@ -102,12 +113,15 @@ def grade_folder(
         Output of ``make exercises`` (``_build/exercises``), which holds ``NN_name/grading.json``.
     exercise : str, optional
         Exercise to assume for a notebook whose exercise cannot be read from its metadata or file name.
-    workers : int
-        Submissions graded in parallel, 1 or 2.
+    workers : int, optional
+        Submissions graded in parallel (any positive number; default: one per core).
     cell_timeout, test_timeout : float
         Seconds allowed to each student cell and to each test before the kernel is interrupted.
     memory_mb : int or None
         Cap on each kernel's address space in MiB; None for no cap.
+    sandbox : bool
+        Run each kernel in a bubblewrap sandbox (see :mod:`rnncourse_grading.kernel`); without one grading
+        stops with the fix, unless False (``--no-sandbox``), which every row of the report records.
     progress : bool
         Show a tqdm progress bar on stderr.
 
@@ -117,9 +131,10 @@ def grade_folder(
         One result per submission, sorted by file name: ``file``, ``student_id``, ``exercise``, ``scores``
         (points per question), ``total``, ``max``, ``reasons``, and details (``tests``, ``cells``, ``notes``).
     """
-    if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= MAX_WORKERS:
+    workers = default_workers() if workers is None else workers
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(
-            f"workers must be 1 or {MAX_WORKERS}, got {workers!r}; each worker runs its own kernel."
+            f"workers must be a positive whole number, got {workers!r}; each worker runs its own kernel."
         )
     for name, value in (("cell_timeout", cell_timeout), ("test_timeout", test_timeout)):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
@@ -134,7 +149,22 @@ def grade_folder(
     if exercise is not None and exercise not in specs:
         raise ValueError(f"exercise must be one of {sorted(specs)}, got {exercise!r}.")
     paths = _list_submissions(submissions)
-    limits = Limits(cell_timeout=float(cell_timeout), test_timeout=float(test_timeout), memory_mb=memory_mb)
+    problem = check_sandbox() if sandbox else None
+    if problem:
+        raise ValueError(f"cannot grade in a sandbox: {problem}.")
+    for what, folder in (("build folder", build_dir), ("submissions", paths[0].parent if paths else None)):
+        inside = exposed(folder) if sandbox and folder is not None else None
+        if inside:
+            raise ValueError(
+                f"the {what} {str(Path(folder).resolve())!r} {'lie' if what == 'submissions' else 'lies'} "
+                f"inside {inside!r}, which every sandbox can read; move them elsewhere."
+            )
+    limits = Limits(
+        cell_timeout=float(cell_timeout),
+        test_timeout=float(test_timeout),
+        memory_mb=memory_mb,
+        sandbox=sandbox,
+    )
     snapshot = _snapshot(build_dir)
     start = time.monotonic()
 
@@ -153,11 +183,11 @@ def grade_folder(
                 note = (
                     f"grading files changed while this notebook ran and were restored: {', '.join(changed)}"
                 )
-                result["notes"].append(note)
+                result["events"].append(note)
                 for other, path in futures.items():
                     if other is not future and other.running():
                         pending_notes.setdefault(path.name, []).append(note)
-            result["notes"].extend(pending_notes.pop(result["file"], []))
+            result["events"].extend(pending_notes.pop(result["file"], []))
             results.append(result)
             bar.update(1)
     results.sort(key=lambda r: r["file"])
@@ -181,7 +211,7 @@ def write_reports(
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     questions = sorted({q for r in results for q in r["scores"]}, key=_question_key)
-    header = ["file", "student_id", "exercise", *questions, "total", "max", "reasons"]
+    header = ["file", "student_id", "exercise", *questions, "total", "max", "reasons", "sandbox", "events"]
     with out.open("w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f, lineterminator="\n")
         writer.writerow(header)
@@ -196,6 +226,8 @@ def write_reports(
                     _fmt(r["total"]),
                     _fmt(r["max"]),
                     " | ".join(r["reasons"]),
+                    r.get("sandbox", ""),
+                    " | ".join(r.get("events", [])),
                 ]
             )
     report = {
@@ -205,6 +237,7 @@ def write_reports(
             "test_timeout_s": limits.test_timeout,
             "memory_mb": limits.memory_mb,
             "workers": workers,
+            "sandbox": "bwrap" if limits.sandbox else "none",
         },
         "exercises": {
             name: {"max": spec["max"], "questions": {q["name"]: q["points"] for q in spec["questions"]}}
@@ -228,10 +261,17 @@ def main(argv=None) -> int:
         "--build", default=None, help="output of `make exercises` (default: _build/exercises)"
     )
     parser.add_argument("--exercise", default=None, help="exercise to assume when a notebook does not say")
-    parser.add_argument("--workers", type=int, default=MAX_WORKERS, help="notebooks graded at once (1 or 2)")
+    parser.add_argument(
+        "--workers", type=int, default=None, help="notebooks graded at once (default: one per core)"
+    )
     parser.add_argument("--cell-timeout", type=float, default=60.0, help="seconds per student cell")
     parser.add_argument("--test-timeout", type=float, default=30.0, help="seconds per test")
     parser.add_argument("--memory-mb", type=int, default=4096, help="memory cap per kernel in MiB (0: none)")
+    parser.add_argument(
+        "--no-sandbox",
+        action="store_true",
+        help="grade without the bubblewrap sandbox (trusted submissions only; every row records it)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     args = parser.parse_args(argv)
     try:
@@ -244,6 +284,7 @@ def main(argv=None) -> int:
             cell_timeout=args.cell_timeout,
             test_timeout=args.test_timeout,
             memory_mb=args.memory_mb or None,
+            sandbox=not args.no_sandbox,
             progress=not args.no_progress,
         )
     except ValueError as exc:
@@ -255,4 +296,3 @@ def main(argv=None) -> int:
         f"{Path(args.out).with_suffix('.json')}"
     )
     return 0
-

@@ -12,19 +12,18 @@ import ast
 import json
 import re
 import secrets
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .kernel import Execution, GradingKernel
+from .kernel import FORK_BOMB_PROCESSES, Execution, GradingKernel
 
 #: Lines of the cells that otter-grader adds to a student notebook (skipped when grading).
 _OTTER_LINE = re.compile(
     r"^(import otter|grader\s*=\s*otter\.Notebook\(.*\)|grader\.(check|check_all|export)\(.*\))\s*;?\s*$"
 )
 _EXERCISE_RE = re.compile(r'"(?:exercise|assignment_name)"\s*:\s*"(\d\d_[A-Za-z0-9_]+)"')
+_QUESTION_RE = re.compile(r"^#+\s*Question\s+(\d+)\b", re.MULTILINE)
 _CONFIG_NAME_RE = re.compile(r"^name:\s*(\S+)\s*$", re.MULTILINE)
 MAX_REASON_CHARS = 240
 #: After a failed cell, a kernel using more than this fraction of its memory cap is restarted.
@@ -100,6 +99,10 @@ class Limits:
     memory_mb: int | None = 4096
     setup_timeout: float = 120.0
     max_restarts: int = 3
+    sandbox: bool = True
+    scratch_mb: int = 256
+    max_processes: int = 64
+    cpu_seconds: int = 900
 
 
 def load_specs(build_dir: Path) -> dict[str, dict]:
@@ -186,6 +189,8 @@ def _empty_result(path: Path, exercise: str | None, spec: dict | None) -> dict:
         "max": spec["max"] if spec else None,
         "reasons": [],
         "notes": [],
+        "events": [],
+        "sandbox": "",
         "cells": [],
         "tests": [],
         "kernel_restarts": 0,
@@ -217,6 +222,7 @@ def grade_notebook(
     )
     spec = specs.get(exercise) if exercise else None
     result = _empty_result(path, exercise, spec)
+    _record_sandbox(result, limits)
     if spec is None:
         result["reasons"].append(
             "could not tell which exercise this notebook answers (no rnncourse/otter metadata and no "
@@ -231,22 +237,40 @@ def grade_notebook(
         result["seconds"] = time.monotonic() - start
         return result
 
-    cells = []
+    cells, question = [], ""
+    names = {q["name"] for q in spec["questions"]}
     for index, cell in enumerate(nb["cells"]):
+        src = _source(cell)
+        heading = (
+            _QUESTION_RE.search(src)
+            if isinstance(cell, dict) and cell.get("cell_type") == "markdown"
+            else None
+        )
+        if heading and f"q{heading.group(1)}" in names:
+            question = f"q{heading.group(1)}"
         if isinstance(cell, dict) and cell.get("cell_type") == "code":
-            src = _source(cell)
             if src.strip() and not _is_otter_cell(src):
-                cells.append({"index": index, "source": src})
-    tmp = tempfile.mkdtemp(prefix="rnncourse-grade-")
-    try:
-        shutil.copyfile(path, Path(tmp) / path.name)
-        with GradingKernel(tmp, memory_mb=limits.memory_mb) as kernel:
-            _run_submission(kernel, cells, spec, limits, result)
-            result["kernel_restarts"] = kernel.restarts
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+                cells.append({"index": index, "source": src, "question": question})
+    kernel = GradingKernel(
+        path,
+        memory_mb=limits.memory_mb,
+        sandbox=limits.sandbox,
+        scratch_mb=limits.scratch_mb,
+        max_processes=limits.max_processes,
+        cpu_seconds=limits.cpu_seconds,
+        startup_timeout=limits.setup_timeout,
+    )
+    with kernel:
+        _run_submission(kernel, cells, spec, limits, result)
+        result["kernel_restarts"] = kernel.restarts
     result["seconds"] = time.monotonic() - start
     return result
+
+
+def _record_sandbox(result: dict, limits: Limits) -> None:
+    result["sandbox"] = "bwrap" if limits.sandbox else "none"
+    if not limits.sandbox:
+        result["events"].append("graded without a sandbox (--no-sandbox)")
 
 
 def _clean(text: str) -> str:
@@ -273,12 +297,17 @@ def grade_notebook_safely(
             default_exercise if default_exercise in specs else None
         )
         result = _empty_result(path, exercise, specs.get(exercise) if exercise else None)
+        _record_sandbox(result, limits or Limits())
         result["reasons"].append(f"grader error, not graded: {type(exc).__name__}: {_short(str(exc), 160)}")
         return result
 
 
+def _cell_name(cell: dict) -> str:
+    return f"cell {cell['index'] + 1}" + (f" ({cell['question']})" if cell.get("question") else "")
+
+
 def _describe_cell_failure(cell: dict, ex: Execution, limits: Limits) -> str:
-    number = f"cell {cell['index'] + 1}"
+    number = _cell_name(cell)
     if ex.status == "timeout":
         return f"{number} timed out after {_fmt(limits.cell_timeout)} s and was interrupted"
     if ex.status == "hung":
@@ -319,7 +348,17 @@ def _run_cells(
     todo = cells if record else [c for c in cells if c.get("status") == "ok"]
     done = []
     for cell in todo:
+        bombs = kernel.fork_bombs
         ex = kernel.execute(cell["source"], limits.cell_timeout)
+        if record and kernel.fork_bombs > bombs:
+            result["events"].append(
+                f"{_cell_name(cell)} started more than {FORK_BOMB_PROCESSES} processes (a fork bomb); "
+                "the grader stopped them"
+            )
+        elif record and ex.strays:
+            result["events"].append(
+                f"{_cell_name(cell)} left processes running after it finished; the grader stopped them"
+            )
         if ex.status in ("error", "timeout"):
             kernel.execute(_AFTER_ERROR, limits.setup_timeout)
             if kernel.memory_fraction() > MEMORY_RESTART_FRACTION:
@@ -372,10 +411,13 @@ def _run_case(kernel: GradingKernel, case: dict, nonce: str, limits: Limits) -> 
     return str(status), _clean(message)
 
 
-def _missing_reason(name: str, cells: list[dict]) -> str:
+def _missing_reason(name: str, cells: list[dict], question: str) -> str:
     for cell in reversed(cells):
         if name in _defined_names(cell["source"]) and cell.get("problem"):
             return f"`{name}` is not defined because {cell['problem']}"
+    for cell in reversed(cells):  # e.g. a loop that replaced the definition timed out
+        if cell.get("question") == question and cell.get("problem"):
+            return f"`{name}` is not defined; {cell['problem']}"
     return f"`{name}` is not defined (was its cell deleted, renamed or never run?)"
 
 
@@ -411,7 +453,7 @@ def _run_submission(
                 _run_cells(kernel, cells, spec, limits, record=False, result=result)
                 _setup_tests(kernel, spec, nonce, limits)
             if status == "missing":
-                message = _missing_reason(message, cells)
+                message = _missing_reason(message, cells, question["name"])
             passed = status == "passed"
             result["tests"].append(
                 {
