@@ -256,9 +256,10 @@ class GradingKernel:
             }
             env.update(HOME=SCRATCH, TMPDIR=SCRATCH, MPLCONFIGDIR=f"{SCRATCH}/.matplotlib")
             read_fd, write_fd = os.pipe()
+            # The scratch tmpfs first: the read-only binds of the environment come after it, so that a course
+            # checked out under /tmp (a CI clone) stays visible inside the sandbox.
             cmd = [
                 "bwrap",
-                *_system_binds(),
                 "--dev",
                 "/dev",
                 "--proc",
@@ -269,6 +270,7 @@ class GradingKernel:
                 str(int(self.scratch_mb) * 2**20),
                 "--tmpfs",
                 SCRATCH,
+                *_system_binds(),
                 "--perms",
                 "0755",
                 "--dir",
