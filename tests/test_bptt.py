@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from rnncourse import bptt
-from rnncourse.modules import RNN
+from rnncourse.modules import RNN, LSTMState
 from rnncourse.reference import rnn_backward, rnn_forward
 from rnncourse.topologies import ManyToMany, ManyToOne, OneToMany
 from rnncourse.training import accuracy, default_loss, fit
@@ -168,6 +168,37 @@ def test_torch_truncated_equals_sum_of_windows_rebuilt_from_scratch(k):
     bptt.truncated_backward(model, x, target, k)
     for p, r in zip(params, ref, strict=True):
         assert _rel(p.grad.numpy(), r.numpy()) < 1e-12
+
+
+@pytest.mark.parametrize(("cell", "k", "pair"), [("lstm", 1, True), ("lstm", 3, False), ("gru", 3, False)])
+def test_torch_truncated_gated_cells_equal_windows_rebuilt_from_scratch(cell, k, pair):
+    """The LSTM carries LSTMState(h, c) between windows (h0 as a plain tuple or an LSTMState), the GRU h."""
+    Tn, L, Bn, Hn = 10, 2, 2, 5
+    gen = torch.Generator().manual_seed(4)
+    x = torch.randint(0, 5, (Bn, Tn), generator=gen)
+    target = torch.randint(0, 5, (Bn, Tn), generator=gen)
+    model = ManyToMany(5, Hn, 5, num_layers=L, dtype=torch.float64, seed=2, cell=cell)
+    h0 = torch.randn(L, Bn, Hn, generator=gen, dtype=torch.float64)
+    if cell == "lstm":
+        c0 = torch.randn(L, Bn, Hn, generator=gen, dtype=torch.float64)
+        h0 = (h0, c0) if pair else LSTMState(h0, c0)
+    params = list(model.parameters())
+    ref = [torch.zeros_like(p) for p in params]
+    for t in range(Tn):
+        s = max(0, t - k + 1)
+        with torch.no_grad():
+            h = h0 if s == 0 else model(x[:, :s], h0=h0, return_state=True)[1]
+        loss_t = torch.nn.functional.cross_entropy(model(x[:, s : t + 1], h0=h)[:, -1], target[:, t]) / Tn
+        for r, g in zip(ref, torch.autograd.grad(loss_t, params), strict=True):
+            r += g
+    model.zero_grad()
+    bptt.truncated_backward(model, x, target, k, h0=h0)
+    for p, r in zip(params, ref, strict=True):
+        assert _rel(p.grad.numpy(), r.numpy()) < 1e-12
+    if cell == "lstm":  # the states recorded for the windows are pairs, detached, of shape (L, B, H)
+        states = bptt._states_before(model, x, h0)
+        assert all(isinstance(st, LSTMState) and st.c.shape == (L, Bn, Hn) for st in states)
+        assert not any(st.h.requires_grad or st.c.requires_grad for st in states)
 
 
 def test_truncated_backward_accumulates_like_backward(problem):

@@ -106,6 +106,41 @@ def test_scenes_are_seeded_and_frequencies_follow_colour_probs():
     assert majority_word(s, "colour") == "red"
 
 
+def test_fade_blends_the_colour_toward_grey():
+    """fade=f draws every shape in (1 - f) * its colour + f * grey; the rest of the scene is unchanged."""
+    from rnncourse.captioning import _GREY, _RGB
+
+    plain = make_scenes(30, noise=0.0, seed=4)
+    assert np.array_equal(make_scenes(30, noise=0.0, seed=4, fade=0.0).images, plain.images)
+    for f in (0.25, 1.0):
+        faded = make_scenes(30, noise=0.0, seed=4, fade=f)
+        shape = ~np.isclose(plain.images, 0.1).all(-1)  # the shape's pixels
+        assert np.array_equal(shape, ~np.isclose(faded.images, 0.1).all(-1))
+        for i in range(30):
+            rgb = (1 - f) * np.array(_RGB[COLOURS[plain.colour[i]]]) + f * np.array(_GREY)
+            assert np.allclose(faded.images[i][shape[i]], rgb, atol=1e-6)
+        assert faded.captions == plain.captions
+
+
+def test_generic_and_short_captions():
+    from rnncourse.captioning import GENERIC
+
+    s = make_scenes(4000, generic_fraction=0.3, short=True, seed=5)
+    generic = np.array([c == GENERIC for c in s.captions])
+    assert abs(generic.mean() - 0.3) < 0.03
+    for i in np.flatnonzero(~generic)[:50]:
+        assert s.captions[i] == f"a {COLOURS[s.colour[i]]} {SHAPES[s.shape[i]]}"
+    assert s.tokens.shape == (4000, 6)  # "a picture of a shape <end>"; "a red circle <end> <pad> <pad>"
+    assert (s.tokens[~generic, 4:] == PAD).all() and (s.tokens[~generic, 3] == END).all()
+    assert all(decode_caption(t) == c for t, c in zip(s.tokens[:50], s.captions[:50], strict=True))
+    full = make_scenes(200, generic_fraction=0.5, seed=6)  # the full grammar, padded to 8 tokens
+    assert full.tokens.shape == (200, 8) and GENERIC in full.captions
+    assert np.array_equal(full.images, make_scenes(200, seed=6).images)  # captions only: same images
+    assert make_scenes(20, generic_fraction=1.0, seed=0).captions == [GENERIC] * 20
+    with pytest.raises(TypeError, match="short must be True or False"):
+        make_scenes(3, short="yes")
+
+
 def test_encode_decode_caption():
     ids = encode_caption("a small red circle on the left")
     assert ids.dtype == np.int64 and ids[-1] == END and len(ids) == 8
@@ -129,6 +164,8 @@ def test_encode_caption_names_unknown_words():
         ({"noise": -0.1}, r"noise must be >= 0.0, got -0.1"),
         ({"colour_probs": (1, 0)}, r"colour_probs must be 4 non-negative numbers .* got \(1, 0\)"),
         ({"colour_probs": (1, -1, 0, 1)}, "colour_probs must be 4 non-negative numbers"),
+        ({"fade": 1.5}, r"fade must be a number in \[0, 1\], got 1.5"),
+        ({"generic_fraction": -0.1}, r"generic_fraction must be a number in \[0, 1\], got -0.1"),
     ],
 )
 def test_make_scenes_validation(kwargs, message):
@@ -243,8 +280,9 @@ def test_forward_rejects_one_caption_too_many(scenes):
 
 
 def test_caption_loss_rejects_words_outside_the_vocabulary():
-    with pytest.raises(ValueError, match=r"target must hold ids in 0..19, got values in 0..20"):
-        caption_loss(torch.zeros(1, 2, len(WORDS)), torch.tensor([[0, 20]]))
+    V = len(WORDS)
+    with pytest.raises(ValueError, match=rf"target must hold ids in 0..{V - 1}, got values in 0..{V}"):
+        caption_loss(torch.zeros(1, 2, V), torch.tensor([[0, V]]))
 
 
 def test_scene_batches_check_the_scene_options_at_once():

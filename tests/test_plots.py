@@ -171,8 +171,8 @@ def test_unrolled_rejects_non_axes():
 def test_all_topologies_one_panel_each():
     fig = plots.plot_all_topologies(3)
     assert [ax.get_title() for ax in fig.axes] == list(plots.TOPOLOGIES)
-    # seq2seq: 3 encoder + 2 decoder states; the other recurrent panels 3 each, one-to-one 1
-    assert len(gids(fig, "node:h:")) == 1 + 4 * 3 + 5
+    # seq2seq: 3 encoder + 3 decoder states; the other recurrent panels 3 each, one-to-one 1
+    assert len(gids(fig, "node:h:")) == 1 + 4 * 3 + 6
     with pytest.raises(ValueError, match="T must be an integer >= 1, got -1"):
         plots.plot_all_topologies(-1)
 

@@ -3,12 +3,13 @@ r"""Truncated backpropagation through time (chapter 7).
 **The course's form, reach** ``k``: the forward pass runs over the whole sequence; the gradient of each loss
 :math:`\mathcal{L}_t` is followed back at most ``k`` steps, through :math:`h_t, \dots, h_{t-k+1}`:
 
-.. math:: \widetilde{\frac{\partial \mathcal{L}}{\partial W}} = \sum_{t=1}^{T} \sum_{s=\max(1, t-k+1)}^{t}
+.. math:: \widetilde{\nabla}_{\theta} \mathcal{L} = \sum_{t=1}^{T} \sum_{s=\max(1, t-k+1)}^{t}
           \frac{\partial \mathcal{L}_t}{\partial h_t}
-          \Big(\prod_{j=s+1}^{t} \frac{\partial h_j}{\partial h_{j-1}}\Big) \frac{\partial^+ h_s}{\partial W},
+          \Big(\prod_{j=s+1}^{t} J_j\Big) \frac{\partial^+ h_s}{\partial \theta},
 
-:math:`\partial^+ h_s / \partial W` the immediate dependence. ``k = 1`` keeps the immediate term, ``k >= T``
-is full BPTT. Numpy: :func:`truncated_gradients`, :func:`window_gradients`; torch: :func:`truncated_backward`.
+with the Jacobians :math:`J_j = \partial h_j / \partial h_{j-1}` and :math:`\partial^+ h_s / \partial \theta`
+the immediate dependence on the parameters. ``k = 1`` keeps the immediate term, ``k >= T`` is full BPTT.
+Numpy: :func:`truncated_gradients`, :func:`window_gradients`; torch: :func:`truncated_backward`.
 
 **TBPTT(k1, k2)** (Williams & Peng 1990): every ``k1`` steps the losses of those steps are backpropagated
 ``k2 >= k1`` steps and the parameters updated, the state carried forward (:func:`tbptt_segments`,
@@ -18,7 +19,8 @@ the usual stateful training on a long stream: :func:`stream_windows` cuts it int
 that carries the state. :class:`SavedTensorMeter` counts the memory the graph keeps for the backward pass.
 
 Models are stateful, ``model(x, h0=h, return_state=True) -> (y, h_n)`` (``ManyToMany``) or an
-:class:`rnncourse.modules.RNN`; batch first, ``x (B, T, ...)``, states ``(L, B, H)``.
+:class:`rnncourse.modules.RNN`; batch first, ``x (B, T, ...)``, states ``(L, B, H)`` or, for the LSTM,
+:class:`~rnncourse.modules.LSTMState` ``(h, c)`` of two such tensors (chapter 11).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ import numpy as np
 import torch
 
 from ._validate import check_array, check_dim, check_positive_int, check_tensor
-from .modules import RNN
+from .modules import RNN, LSTMState
 from .training import _as_tensor, default_loss
 
 __all__ = [
@@ -89,14 +91,14 @@ def _check_sequence_pair(x, target):
 
 
 def truncated_gradients(x, h0, W_xh, W_hh, b_h, dhs, k=None):
-    r"""Gradients of a vanilla RNN where the upstream gradient ``dhs[:, t]`` :math:`= \partial \mathcal{L}_t /
-    \partial h_t` (B, T, H) of each step travels back through steps ``t-k+1..t`` only.
+    r"""Gradients of a vanilla RNN where the upstream gradient ``dhs[:, t - 1]`` :math:`= \partial
+    \mathcal{L}_t / \partial h_t` (B, T, H) of each step travels back through steps ``t-k+1..t`` only.
 
     ``x (B, T, D)``, ``h0 (B, H)``, ``W_xh (H, D)``, ``W_hh (H, H)``, ``b_h (H,)`` as in
     :func:`rnncourse.reference.rnn_forward`; ``k`` None or ``k >= T`` is full BPTT. Returns ``dx (B, T,
     D), dh0 (B, H), dW_xh, dW_hh, db_h`` (``dh0`` only from the losses whose window reaches the start,
-    ``t < k``): ``reference.rnn_backward(dhs, cache, k)``, ``O(T k)`` work, with
-    :math:`\partial h_j / \partial h_{j-1} = \operatorname{diag}(1 - h_j^2) W_{hh}`. Chapter 7.
+    :math:`t \le k`): ``reference.rnn_backward(dhs, cache, k)``, ``O(T k)`` work, with the step Jacobians
+    :math:`J_t = \operatorname{diag}(1 - h_t^2) W_{hh}`. Chapter 7.
     """
     from .reference import _check_grad, _rnn_backward, rnn_forward
 
@@ -112,7 +114,7 @@ def window_gradients(x, h0, W_xh, W_hh, b_h, dhs, k):
     For every step ``t`` the window ``[s, t]``, ``s = max(0, t-k+1)``, is run forward again from the state
     :math:`h_{s-1}` of the full forward pass (a constant) and only ``dhs[:, t]`` is backpropagated through
     it. Arguments as in :func:`truncated_gradients` (``k >= 1``). Returns one tuple ``(dW_xh, dW_hh, db_h)``
-    per step, the contribution :math:`g_t` of :math:`\mathcal{L}_t`; their sum is the truncated gradient.
+    per step, the contribution of :math:`\mathcal{L}_t`; their sum is the truncated gradient.
     """
     from .reference import _check_grad, _rnn_backward, _rnn_forward, rnn_forward
 
@@ -129,14 +131,21 @@ def window_gradients(x, h0, W_xh, W_hh, b_h, dhs, k):
     return out
 
 
+def _map_state(fn, *states):
+    """``fn`` applied to states part by part: tensors (L, B, H) or LSTM pairs ``(h, c)`` (-> LSTMState)."""
+    if isinstance(states[0], tuple):
+        return LSTMState(*(fn(*parts) for parts in zip(*states, strict=True)))
+    return fn(*states)
+
+
 def _states_before(model, x, h0):
-    """With no graph: the state before every step, ``S[t]`` (L, B, H) for t = 0..T."""
+    """With no graph: the state before every step, ``S[t]`` (L, B, H) or ``(h, c)``, for t = 0..T."""
     with torch.no_grad():
-        h = None if h0 is None else h0.detach()
+        h = None if h0 is None else _map_state(torch.Tensor.detach, h0)
         states = []
         for t in range(x.shape[1]):
             _, h_next = _run(model, x[:, t : t + 1], h)
-            states.append(torch.zeros_like(h_next) if h is None else h)
+            states.append(_map_state(torch.zeros_like, h_next) if h is None else h)
             h = h_next
     return states + [h]
 
@@ -147,9 +156,10 @@ def truncated_backward(model, x, target, k, *, h0=None, step_loss=None, reductio
 
     ``model`` is stateful (``ManyToMany``, ``RNN``); ``x, target (B, T, ...)`` the inputs and the targets of
     every step; ``k`` None or ``k >= T`` gives full BPTT; ``h0 (L, B, H)`` the initial state (zeros when
-    None); ``step_loss(y_t, target_t)`` defaults to :func:`~rnncourse.training.default_loss`; ``reduction``
-    "mean" or "sum" gives :math:`\mathcal{L} = \frac{1}{T}\sum_t \mathcal{L}_t` or :math:`\sum_t
-    \mathcal{L}_t`. Returns that loss (no graph); like ``loss.backward()`` it adds to existing ``.grad``.
+    None; for the LSTM ``(h0, c0)``, and the states carried are :class:`~rnncourse.modules.LSTMState`);
+    ``step_loss(y_t, target_t)`` defaults to :func:`~rnncourse.training.default_loss`; ``reduction``
+    "sum" gives :math:`\mathcal{L} = \sum_t \mathcal{L}_t`, "mean" its mean over the T steps. Returns that
+    loss (no graph); like ``loss.backward()`` it adds to existing ``.grad``.
 
     The windows ``[t-k+1, t]`` with ``t < k`` start at step 0: one ordinary BPTT over the first
     ``min(k, T)`` steps covers them. The others are grouped by ``t mod k``; windows of a group do not
@@ -174,7 +184,8 @@ def truncated_backward(model, x, target, k, *, h0=None, step_loss=None, reductio
         if not ts:
             continue
         xw = torch.cat([x[:, t - k + 1 : t + 1] for t in ts], 0)
-        y, _ = _run(model, xw, torch.cat([states[t - k + 1] for t in ts], 1))
+        h_start = _map_state(lambda *parts: torch.cat(parts, 1), *(states[t - k + 1] for t in ts))
+        y, _ = _run(model, xw, h_start)
         last = y[:, -1].reshape(len(ts), B, *y.shape[2:]).transpose(0, 1)  # (B, len(ts), ...): y_t
         loss = _steps_loss(last, target[:, ts], step_loss, "sum") * scale
         loss.backward()
@@ -198,12 +209,12 @@ def tbptt_segments(T: int, k1: int, k2: int | None = None) -> list[Segment]:
 
     Update ``m`` takes the losses of steps ``[m k1, min((m+1) k1, T))`` and backpropagates them through
     ``[max(0, m k1 - (k2 - k1)), stop)``; a last, shorter block keeps the same start rule, so TBPTT(k, k)
-    is exactly "detach every ``k`` steps". Williams & Peng (1990): at :math:`\tau = k_1, 2k_1, \dots`,
+    is exactly "detach every ``k`` steps". Williams & Peng (1990): at :math:`t_u = k_1, 2k_1, \dots`,
 
-    .. math:: \Delta W \propto -\sum_{t=\tau-k_1+1}^{\tau} \sum_{s=\tau-k_2+1}^{t}
+    .. math:: \Delta \theta \propto -\sum_{t=t_u-k_1+1}^{t_u} \sum_{s=t_u-k_2+1}^{t}
               \frac{\partial \mathcal{L}_t}{\partial h_t}
               \Big(\prod_{j=s+1}^{t}\frac{\partial h_j}{\partial h_{j-1}}\Big)
-              \frac{\partial^+ h_s}{\partial W}.
+              \frac{\partial^+ h_s}{\partial \theta}.
     """
     T = check_positive_int("T", T)
     k1, k2 = _check_k1_k2(k1, k2)

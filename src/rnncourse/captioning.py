@@ -6,7 +6,8 @@ into a vector ``v`` and starts :class:`rnncourse.topologies.OneToMany` (``feed="
 ``h_0 = W_ih v + b_i``; greedy captions are :func:`rnncourse.sampling.decode` of that decoder, and training is
 :func:`rnncourse.training.fit` on the masked cross-entropy :func:`caption_loss`. In a fraction of the scenes
 (``ambiguous_fraction``) the shape is grey: the caption names a colour the image does not show, and
-:func:`fallback_rates` measures how often the decoder then says the most frequent colour.
+:func:`fallback_rates` measures how often the decoder then says the most frequent colour. ``fade`` blends the
+colours toward grey and ``generic_fraction`` mixes in the generic caption ``GENERIC`` (chapter 5, last part).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from torch.nn import functional as F
 
 from ._validate import (
     check_array,
+    check_bool,
     check_choice,
     check_dim,
     check_ids,
@@ -28,6 +30,7 @@ from ._validate import (
     check_real,
     check_seed,
 )
+from .data import pad_sequences
 from .modules import LSTMState
 from .sampling import decode
 from .topologies import OneToMany
@@ -35,7 +38,7 @@ from .topologies import OneToMany
 __all__ = [
     "SHAPES", "COLOURS", "SIZES", "POSITIONS", "WORDS", "Scenes", "make_scenes", "scene_batches",
     "caption_text", "encode_caption", "decode_caption", "CNNEncoder", "Captioner", "caption_loss",
-    "caption_accuracy", "attribute_words", "majority_word", "fallback_rates",
+    "caption_accuracy", "attribute_words", "majority_word", "fallback_rates", "GENERIC",
 ]  # fmt: skip
 
 SHAPES = ("circle", "square", "triangle")
@@ -47,7 +50,9 @@ ATTRIBUTES = {"shape": SHAPES, "colour": COLOURS, "size": SIZES, "position": POS
 COLOUR_PROBS = (0.5, 0.2, 0.2, 0.1)
 PAD, START, END = "<pad>", "<start>", "<end>"
 #: The word vocabulary; a word's id is its index.
-WORDS = (PAD, START, END, "a", "on", "at", "the", *SIZES, *COLOURS, *SHAPES, *POSITIONS)
+WORDS = (PAD, START, END, "a", "on", "at", "the", *SIZES, *COLOURS, *SHAPES, *POSITIONS,
+         "picture", "of", "shape")  # fmt: skip
+GENERIC = "a picture of a shape"  #: the generic caption of ``make_scenes(generic_fraction=...)``
 _WORD_ID = {w: i for i, w in enumerate(WORDS)}
 #: Number of words of every caption (the grammar is fixed): a SIZE COLOUR SHAPE PREP the POSITION.
 CAPTION_WORDS = 7
@@ -64,10 +69,11 @@ _BACKGROUND = 0.1
 class Scenes:
     """A batch of ``n`` scenes with their captions.
 
-    ``images`` (n, 32, 32, 3) float32, RGB in [0, 1], channels last; ``tokens`` (n, 8) int64, the caption's
-    word ids followed by ``<end>`` (the decoder's targets); ``captions``, n strings; ``shape``, ``colour``,
-    ``size``, ``position`` (n,) int64, indices into ``SHAPES``, ``COLOURS``, ``SIZES``, ``POSITIONS``;
-    ``ambiguous`` (n,) bool, True where the shape is grey: its colour is named by the caption but invisible.
+    ``images`` (n, 32, 32, 3) float32, RGB in [0, 1], channels last; ``tokens`` (n, T) int64, the caption's
+    word ids followed by ``<end>``, then ``<pad>`` (the decoder's targets; T = 8 for the full grammar);
+    ``captions``, n strings; ``shape``, ``colour``, ``size``, ``position`` (n,) int64, indices into
+    ``SHAPES``, ``COLOURS``, ``SIZES``, ``POSITIONS``; ``ambiguous`` (n,) bool, True where the shape is grey:
+    its colour is named by the caption but invisible.
     """
 
     images: np.ndarray
@@ -125,8 +131,9 @@ def decode_caption(ids) -> str:
 
 
 def make_scenes(
-    n: int, *, ambiguous_fraction: float = 0.0, colour_probs=COLOUR_PROBS, noise: float = 0.05, seed: int = 0
-) -> Scenes:
+    n: int, *, ambiguous_fraction: float = 0.0, colour_probs=COLOUR_PROBS, noise: float = 0.05, seed: int = 0,
+    fade: float = 0.0, generic_fraction: float = 0.0, short: bool = False,
+) -> Scenes:  # fmt: skip
     """Draw ``n`` random scenes and their captions (chapter 5).
 
     ``ambiguous_fraction`` is the probability that a scene's shape is drawn in grey (its colour invisible, yet
@@ -134,10 +141,14 @@ def make_scenes(
     size and position are uniform); ``noise`` the standard deviation of the Gaussian pixel noise (pixels are
     clipped to [0, 1]). Returns :class:`Scenes`. The shape is centred 8 pixels from the middle towards its
     position (jittered by up to 2 pixels); a circle has radius 4 (small) or 7 (large), a square that
-    half-side, a triangle (apex up) that half-height.
+    half-side, a triangle (apex up) that half-height. ``fade`` blends every shape's colour toward grey by that
+    fraction (0: its colour, 1: grey); ``generic_fraction`` is the probability that a caption is ``GENERIC``,
+    whatever the image; ``short`` makes the others ``a COLOUR SHAPE``; shorter captions end in ``<pad>``.
     """
     n = check_positive_int("n", n)
     ambiguous_fraction = check_probability("ambiguous_fraction", ambiguous_fraction)
+    fade, short = np.float32(check_probability("fade", fade)), check_bool("short", short)
+    generic_fraction = check_probability("generic_fraction", generic_fraction)
     rng = np.random.default_rng(check_seed(seed))
     noise = check_real("noise", noise, low=0.0, hint="e.g. noise=0.05.")
     probs = np.asarray(colour_probs, dtype=np.float64)
@@ -171,14 +182,17 @@ def make_scenes(
             masks[sel] = (np.abs(y) <= rk) & (np.abs(x) <= (y + rk) / 2)
 
     rgb = np.array([_RGB[c] for c in COLOURS], dtype=np.float32)[colour]  # (n, 3)
+    rgb = (1 - fade) * rgb + fade * np.float32(_GREY)  # faded toward grey
     rgb[ambiguous] = _GREY
     images = np.where(masks[..., None], rgb[:, None, None, :], np.float32(_BACKGROUND))
     images += np.float32(noise) * rng.standard_normal(images.shape, dtype=np.float32)
     np.clip(images, 0.0, 1.0, out=images)
 
-    attributes = zip(shape, colour, size, position, strict=True)
-    captions = [caption_text(SHAPES[s], COLOURS[c], SIZES[z], POSITIONS[p]) for s, c, z, p in attributes]
-    tokens = np.stack([encode_caption(c) for c in captions])
+    captions, generic = [], rng.random(n) < generic_fraction
+    for s, c, z, p, g in zip(shape, colour, size, position, generic, strict=True):
+        full = caption_text(SHAPES[s], COLOURS[c], SIZES[z], POSITIONS[p])
+        captions.append(GENERIC if g else f"a {COLOURS[c]} {SHAPES[s]}" if short else full)
+    tokens = pad_sequences([encode_caption(c) for c in captions], pad=_WORD_ID[PAD])[0]
     return Scenes(images, tokens, captions, shape, colour, size, position, ambiguous)
 
 
@@ -248,11 +262,12 @@ class Captioner(nn.Module):
 
     Notes
     -----
-    Chapter 5. With :math:`w_0 = \langle start \rangle` and :math:`x_t = W_{embed}[w_{t-1}]`,
+    Chapter 5. For an image :math:`\mathcal{I}`, with :math:`w_0 = \langle start \rangle` and
+    :math:`x_t = W_{embed}[w_{t-1}]`,
 
-    .. math:: v = \mathrm{CNN}(I), \quad h_0 = W_{ih} v + b_i, \quad
+    .. math:: v = \mathrm{CNN}(\mathcal{I}), \quad h_0 = W_{ih} v + b_i, \quad
               h_t = \tanh(W_{hh} h_{t-1} + W_{xh} x_t + b_h), \quad
-              p(w_t \mid w_{<t}, I) = \mathrm{softmax}(W_{hy} h_t + b_y).
+              p(w_t \mid w_{<t}, \mathcal{I}) = \mathrm{softmax}(W_{hy} h_t + b_y).
 
     The initial state from a projection of the CNN features is the design of CS231n's captioning
     assignment; Show and Tell (Vinyals et al. 2015) feeds the image as the decoder's first input instead,
@@ -315,9 +330,9 @@ class Captioner(nn.Module):
         return self(images, target, teacher_forcing=teacher_forcing, generator=generator)
 
     def greedy_decode(self, images, max_len: int = CAPTION_WORDS + 1) -> torch.Tensor:
-        r"""Greedy captions :math:`\hat w_t = \arg\max_w p(w \mid \hat w_{<t}, I)`: ``sampling.decode``
-        (temperature 0) of the decoder from ``h_0`` and ``<start>``. Returns ids (B, max_len) int64, with
-        ``<pad>`` after the first ``<end>``."""
+        r"""Greedy captions :math:`\tilde w_t = \arg\max_w p(w \mid \tilde w_{<t}, \mathcal{I})`:
+        ``sampling.decode`` (temperature 0) of the decoder from ``h_0`` and ``<start>``. Returns ids
+        (B, max_len) int64, with ``<pad>`` after the first ``<end>``."""
         max_len = check_positive_int("max_len", max_len)
         with torch.no_grad():
             h0 = self.init_state(images)
@@ -333,8 +348,9 @@ class Captioner(nn.Module):
 
 def caption_loss(y: torch.Tensor, target) -> torch.Tensor:
     r"""Masked cross-entropy of the scores ``y`` (B, T, V) against ``target`` (B, T) int64, in nats per word:
-    ``<pad>`` positions are ignored. Chapter 5: with :math:`m_{b,t} = [w^b_t \neq \langle pad \rangle]`,
-    :math:`\mathcal{L} = -\sum_{b,t} m_{b,t} \log p(w^b_t \mid w^b_{<t}, I^b) / \sum_{b,t} m_{b,t}`.
+    ``<pad>`` positions are ignored. Chapter 5: with the mask :math:`m_{bt} = [t \le T_b]`, :math:`T_b` the
+    length of caption :math:`b` with its ``<end>``, it is :math:`\frac{1}{N} \sum_{b,t} m_{bt}
+    \mathcal{L}_{bt}`, :math:`\mathcal{L}_{bt} = -\log p_{bt, \hat y_{bt}}`, :math:`N = \sum_{b,t} m_{bt}`.
     """
     target = check_ids("target", target, 2, len(WORDS), shape="(B, T)").to(y.device)
     check_dim("y", y, 1, target.shape[1], "y and target must have the same number of steps T.")
@@ -351,8 +367,8 @@ def caption_accuracy(pred_ids, target_ids) -> dict:
     Returns ``{"exact": ..., "per_word": ...}``: the fraction of captions right in every word up to and
     including the first ``<end>`` of the target, and the fraction of those target positions predicted right
     (a prediction shorter than its target is wrong where it is missing). With :math:`T_n` the target words
-    of caption :math:`n`, :math:`\mathrm{exact} = \frac{1}{N} \sum_n \prod_{t \le T_n} [\hat w_{n,t} =
-    w_{n,t}]` and :math:`\mathrm{per\ word} = \sum_n \sum_{t \le T_n} [\hat w_{n,t} = w_{n,t}] / \sum_n T_n`.
+    of caption :math:`n`, :math:`\mathrm{exact} = \frac{1}{N} \sum_n \prod_{t \le T_n} [\tilde w_{n,t} =
+    w_{n,t}]`, :math:`\mathrm{per\ word} = \sum_n \sum_{t \le T_n} [\tilde w_{n,t} = w_{n,t}] / \sum_n T_n`.
     """
     pred, target = _ids("pred_ids", pred_ids), _ids("target_ids", target_ids)
     check_dim("pred_ids", pred, 0, target.shape[0], "Pass one prediction per target caption.")
@@ -377,7 +393,7 @@ def attribute_words(pred_ids, attribute: str) -> list:
 def majority_word(scenes: Scenes, attribute: str = "colour") -> str:
     r"""The most frequent value of ``attribute`` among ``scenes`` (ties: the first in the attribute's list).
 
-    Chapter 5: :math:`\arg\max_c \hat p(c)`, the word that greedy decoding falls back on when the image does
+    Chapter 5: :math:`\arg\max_w \hat p(w)`, the word that greedy decoding falls back on when the image does
     not determine the attribute.
     """
     values = ATTRIBUTES[check_choice("attribute", attribute, tuple(ATTRIBUTES))]

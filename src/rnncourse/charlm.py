@@ -47,15 +47,16 @@ class CharRNN(nn.Module):
     ``nonlinearity`` the recurrent one; ``dtype`` (torch's default when None); ``vocab`` (a
     :class:`rnncourse.data.Vocab`) lets :meth:`generate` read and write strings; ``seed`` seeds the initial
     weights (torch's global generator when None); ``cell`` is ``"rnn"``, ``"lstm"`` (a state is then the pair
-    ``(h, c)``) or ``"gru"`` (chapter 11). Attributes ``W_embed`` (V, D) (row ``i`` embeds character ``i``;
+    ``(h, c)``) or ``"gru"`` (chapter 11). Attributes ``W_embed`` (V, D) (row ``w`` embeds character ``w``;
     from N(0, 1)), ``rnn``, ``W_hy`` (V, H), ``b_y`` (V,).
 
     Notes
     -----
-    Chapter 4. With :math:`e_{c_t}` the one-hot vector of character :math:`c_t`,
+    Chapter 4. With :math:`w_t` the character read at step :math:`t`, :math:`e_w` the one-hot vector of
+    :math:`w` and :math:`W_{embed}[w] = W_{embed}^\top e_w` the row :math:`w` of :math:`W_{embed}`,
 
-    .. math:: x_t = W_{embed}^\top e_{c_t}, \qquad h_t = \tanh(W_{hh} h_{t-1} + W_{xh} x_t + b_h), \qquad
-              y_t = W_{hy} h_t + b_y, \qquad p(c_{t+1} \mid c_{\le t}) = \mathrm{softmax}(y_t).
+    .. math:: x_t = W_{embed}[w_t], \qquad h_t = \tanh(W_{hh} h_{t-1} + W_{xh} x_t + b_h), \qquad
+              y_t = W_{hy} h_t + b_y, \qquad p(w_{t+1} \mid w_{\le t}) = \mathrm{softmax}(y_t).
 
     The embedding is the one-hot input multiplied by a weight matrix, computed as a row lookup. As a decoder
     (:func:`rnncourse.sampling.decode`), :meth:`step` is one step of the recurrence and :meth:`next_input`
@@ -155,9 +156,11 @@ class CharRNN(nn.Module):
 def bits_per_char(y: torch.Tensor, target) -> torch.Tensor:
     r"""Mean cross-entropy in bits per character, differentiable (a loss for :func:`training.supervised`).
 
-    ``y`` (..., V) logits, ``target`` (...) int64 the true next characters (Tensor or ndarray); returns a
-    scalar Tensor (multiply by :math:`\ln 2` for nats). Chapter 4:
-    :math:`\mathcal{L} = -\frac{1}{N} \sum_t \log_2 p(c_{t+1} \mid c_{\le t})`.
+    ``y`` (..., V) logits, ``target`` (...) int64 the true next characters, the targets :math:`\hat y_t =
+    w_{t+1}` (Tensor or ndarray); returns a scalar Tensor (multiply by :math:`\ln 2` for nats). Chapter 4:
+    with :math:`\mathcal{L}` the cross-entropy in nats averaged over the :math:`N` predicted positions,
+    :math:`\mathrm{bpc} = \mathcal{L} / \ln 2 = -\frac{1}{N} \sum_t \log_2 p(w_{t+1} \mid w_{\le t})`, and the
+    perplexity is :math:`2^{\mathrm{bpc}} = e^{\mathcal{L}}`.
     """
     check_array("y", y, range(1, 8), finite=False, shape="(..., V)")  # NaN logits give a NaN loss
     target = _as_ids("target", target, range(0, 7), shape="(...), the shape of y without its last axis")
@@ -184,8 +187,8 @@ def _counts(ids, vocab_size):
 def unigram_entropy(ids, vocab_size: int | None = None) -> float:
     r"""Entropy in bits of the character frequencies of ``ids`` (N,): the best bpc without context.
 
-    ``vocab_size`` ``V`` defaults to ``max(ids) + 1``. Chapter 4: :math:`H_1 = -\sum_c \hat p(c) \log_2 \hat
-    p(c)` with :math:`\hat p(c)` the relative frequency of character :math:`c`; a model that ignores context
+    ``vocab_size`` ``V`` defaults to ``max(ids) + 1``. Chapter 4: :math:`H_1 = -\sum_w \hat p(w) \log_2 \hat
+    p(w)` with :math:`\hat p(w)` the relative frequency of character :math:`w`; a model that ignores context
     cannot beat it on the same text.
     """
     counts = _counts(ids, vocab_size)
@@ -198,8 +201,8 @@ def unigram_bpc(train_ids, eval_ids, vocab_size: int, alpha: float = 1.0) -> flo
     (N,).
 
     ``alpha > 0`` is additive smoothing, so that characters unseen in training keep a finite loss. Chapter 4:
-    :math:`\hat p(c) = (n_c + \alpha) / (N + \alpha V)`, :math:`\mathrm{bpc} = -\frac{1}{M} \sum_t \log_2
-    \hat p(c_t)`.
+    :math:`\hat p(w) = (n_w + \alpha) / (N + \alpha V)`, :math:`\mathrm{bpc} = -\frac{1}{M} \sum_t \log_2
+    \hat p(w_t)`.
     """
     alpha = check_real("alpha", alpha, low=0.0, low_open=True, hint="e.g. alpha=1.0 (Laplace smoothing).")
     counts = _counts(train_ids, vocab_size) + alpha
@@ -214,8 +217,8 @@ def evaluate_bpc(model: CharRNN, ids, batch_size: int = 16, seq_len: int = 256, 
     The stream is cut into ``batch_size`` contiguous rows read in parallel, chunk by chunk of ``seq_len``
     steps, so that every prediction (but those at the start of a row) sees a long context; ``max_chars``
     evaluates the first characters only. ``model`` is a :class:`CharRNN` or any
-    ``model(x, h, return_state=True) -> (y, h)``. Returns :math:`-\frac{1}{N'} \sum_t \log_2 p(c_{t+1} \mid
-    c_{\le t})` over the :math:`N'` predictions made (float).
+    ``model(x, h, return_state=True) -> (y, h)``. Returns :math:`-\frac{1}{N'} \sum_t \log_2 p(w_{t+1} \mid
+    w_{\le t})` over the :math:`N'` predictions made (float).
     """
     ids = _as_ids("ids", ids, 1, shape="(N,)")
     B = check_positive_int("batch_size", batch_size)

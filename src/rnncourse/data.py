@@ -58,11 +58,13 @@ def copy_task(n: int, T: int, V: int = 8, *, seed: int = 0):
 
 
 def delayed_echo(n: int, T: int, delay: int = 3, V: int = 4, *, seed: int = 0):
-    """Repeat the input ``delay`` steps later: ``target_t = x_{t-delay}`` (0 for ``t < delay``).
+    r"""Repeat each token ``delay`` steps later: the target :math:`\hat y_t = w_{t-d}`, :math:`d` = ``delay``.
+
+    The first :math:`d` targets are 0 (chapters 2 and 7; a model reads :math:`w_t` one-hot or embedded).
 
     Returns
     -------
-    x : ndarray of int64, shape (n, T), tokens in ``0..V-1``
+    x : ndarray of int64, shape (n, T), the token ids :math:`w_t` in ``0..V-1``
     target : ndarray of int64, shape (n, T)
     """
     n, T = check_positive_int("n", n), check_positive_int("T", T)
@@ -182,9 +184,9 @@ class Vocab:
 
     Notes
     -----
-    Chapter 4. A character :math:`c` becomes the id :math:`i` with ``chars[i] == c``; the model reads it as
-    the one-hot vector :math:`e_i \\in \\{0, 1\\}^V` or, equivalently, as the embedding
-    :math:`x = W_{embed}^T e_i`, the row ``W_embed[i]`` of ``W_embed`` (V, D).
+    Chapter 4. A character becomes the id :math:`w` with ``chars[w]`` that character; the model reads it as
+    the one-hot vector :math:`e_w \\in \\{0, 1\\}^V` or, equivalently, as the embedding
+    :math:`W_{embed}[w] = W_{embed}^\\top e_w`, the row ``W_embed[w]`` of ``W_embed`` (V, D).
 
     Examples
     --------

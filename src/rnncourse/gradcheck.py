@@ -30,7 +30,7 @@ def numerical_gradient(f, x, df, eps=1e-5, *, order=2):
         Step of the central difference.
     order : {2, 4}
         Accuracy order: 2 is the usual two-point central difference; 4 combines steps ``eps`` and ``2 eps``
-        (Richardson extrapolation), whose truncation error is :math:`O(\epsilon^4)` (use it with a larger
+        (Richardson extrapolation), whose truncation error is :math:`O(\varepsilon^4)` (use it with a larger
         step such as ``eps=1e-3``; it calls ``f`` twice as often).
 
     Returns
@@ -40,14 +40,14 @@ def numerical_gradient(f, x, df, eps=1e-5, *, order=2):
     Notes
     -----
     .. math:: \frac{\partial}{\partial x_i} \sum_j f_j(x)\, df_j \approx
-              \frac{\sum_j \big(f_j(x + \epsilon e_i) - f_j(x - \epsilon e_i)\big)\, df_j}{2 \epsilon},
+              \sum_j \big(f_j(x + \varepsilon e_i) - f_j(x - \varepsilon e_i)\big)\, df_j / (2 \varepsilon),
 
-    with error :math:`O(\epsilon^2)` from truncation plus about
-    :math:`\text{machine eps} \cdot |f| / \epsilon` from rounding, hence float64 and
-    :math:`\epsilon = 10^{-5}`. ``order=4`` uses
+    with error :math:`O(\varepsilon^2)` from truncation plus about
+    :math:`\text{machine eps} \cdot |f| / \varepsilon` from rounding, hence float64 and
+    :math:`\varepsilon = 10^{-5}`. ``order=4`` uses
 
-    .. math:: \frac{-f(x + 2\epsilon e_i) + 8 f(x + \epsilon e_i)
-              - 8 f(x - \epsilon e_i) + f(x - 2\epsilon e_i)}{12 \epsilon}.
+    .. math:: \frac{-f(x + 2\varepsilon e_i) + 8 f(x + \varepsilon e_i)
+              - 8 f(x - \varepsilon e_i) + f(x - 2\varepsilon e_i)}{12 \varepsilon}.
 
     ``2 x.size`` calls of ``f`` (``4 x.size`` with ``order=4``), so keep ``x`` small. Chapter 3.
     """

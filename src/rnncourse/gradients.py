@@ -10,15 +10,15 @@ time). Its step Jacobian is
 and the gradient of a loss :math:`\mathcal{L}_T` at the last step with respect to an early state is a product
 of such factors,
 
-.. math:: \frac{\partial \mathcal{L}_T}{\partial h_k} = \Bigl(\frac{\partial h_T}{\partial h_k}\Bigr)^{\!\top}
+.. math:: \frac{\partial \mathcal{L}_T}{\partial h_s} = \Bigl(\frac{\partial h_T}{\partial h_s}\Bigr)^{\!\top}
           \frac{\partial \mathcal{L}_T}{\partial h_T}, \qquad
-          \frac{\partial h_T}{\partial h_k} = \prod_{t=k+1}^{T} \frac{\partial h_t}{\partial h_{t-1}} .
+          \frac{\partial h_T}{\partial h_s} = \prod_{t=s+1}^{T} \frac{\partial h_t}{\partial h_{t-1}} .
 
 Chapter 9 (its experiments are written in the chapter from these blocks). Arrays are batch-first:
 ``x (B, T, D)``, ``h0 (B, H)``, ``hs (B, T, H)`` with ``hs[:, t - 1]`` = :math:`h_t`; ``J (B, T, H, H)``
 holds the step Jacobians, ``J[b, t - 1, i, j]`` = :math:`\partial h_{t,i} / \partial h_{t-1,j}`;
-``P (B, T + 1, H, H)`` the products, ``P[:, k]`` = :math:`\partial h_T / \partial h_k` (``P[:, T]`` = I).
-The closed-form functions compute in float64 numpy and accept numpy arrays or torch tensors.
+the products array ``(B, T + 1, H, H)`` holds :math:`\partial h_T / \partial h_s` at index ``s`` (:math:`I`
+at ``s = T``). The closed-form functions compute in float64 numpy and accept numpy arrays or torch tensors.
 """
 
 from __future__ import annotations
@@ -185,8 +185,8 @@ def step_jacobians(x, h0, W_xh, W_hh, b_h, *, nonlinearity: str = "tanh", skip: 
     .. math:: \frac{\partial h_t}{\partial h_{t-1}} = \operatorname{diag}(f'(a_t))\, W_{hh}
               \quad\text{or, with skip,}\quad I + \operatorname{diag}(f'(a_t))\, W_{hh},
 
-    where :math:`f' = 1 - \tanh^2` for tanh, :math:`\mathbb{1}[a > 0]` for relu and 1 for the linear cell,
-    which therefore has the constant Jacobian :math:`W_{hh}`. Chapter 9.
+    where :math:`f' = 1 - \tanh^2` for tanh, the Iverson bracket :math:`[a > 0]` for relu and 1 for the linear
+    cell, which therefore has the constant Jacobian :math:`W_{hh}`. Chapter 9.
     """
     x, h0, W_xh, W_hh, b_h = _check_rnn_inputs(x, h0, W_xh, W_hh, b_h, nonlinearity, skip)
     a, _ = _unroll(x, h0, W_xh, W_hh, b_h, nonlinearity, skip)
@@ -213,6 +213,7 @@ def rnn_weights(rnn) -> dict:
             f"rnn must have num_layers=1 and one direction, got num_layers={rnn.num_layers}; analyse one "
             "layer at a time, e.g. rnn.cells[0]."
         )
+    given = f"RNN(cell={rnn.cell!r})" if isinstance(rnn, RNN) else type(rnn).__name__
     rnn = rnn.cells[0] if isinstance(rnn, RNN) else rnn
     if isinstance(rnn, RNNCell):
         W_xh, W_hh, b_h, skip = rnn.W_xh, rnn.W_hh, rnn.b_h, rnn.skip
@@ -221,8 +222,9 @@ def rnn_weights(rnn) -> dict:
         b_h = rnn.bias_ih_l0 + rnn.bias_hh_l0 if rnn.bias else None
     else:
         raise TypeError(
-            f"rnn must be an rnncourse.modules.RNN, RNNCell or torch.nn.RNN, got {type(rnn).__name__}; for "
-            "any other step function use autograd_step_jacobians(step, x, h0)."
+            f"rnn must be an rnncourse.modules.RNN, RNNCell or torch.nn.RNN, got {given}: the closed form "
+            "J_t = diag(f'(a_t)) W_hh is the vanilla cell's only. For a GRU use autograd_step_jacobians(rnn, "
+            "x, h0); for an LSTM, whose state is (h, c), give autograd_step_jacobians a step function."
         )
     return {
         "W_xh": _float64("W_xh", W_xh, 2),
@@ -245,7 +247,8 @@ def module_step_jacobians(rnn, x, h0=None) -> np.ndarray:
     Returns
     -------
     J : ndarray of float64, shape (B, T, H, H)
-        :func:`step_jacobians` evaluated with the module's weights. Chapter 9.
+        :func:`step_jacobians` evaluated with the module's weights. Chapter 9. Vanilla cells only: a gated
+        module (LSTM, GRU) raises ``TypeError``; see :func:`autograd_step_jacobians`.
     """
     h0 = h0[0] if getattr(h0, "ndim", 0) == 3 else h0
     return step_jacobians(x, h0, **rnn_weights(rnn))
@@ -315,7 +318,7 @@ def autograd_step_jacobians(step, x, h0=None) -> np.ndarray:
 
 
 def jacobian_products(J) -> np.ndarray:
-    r"""Products :math:`\partial h_T / \partial h_k` of the step Jacobians, for every ``k = 0..T``.
+    r"""Products :math:`\partial h_T / \partial h_s` of the step Jacobians, for every ``s = 0..T``.
 
     Parameters
     ----------
@@ -324,14 +327,14 @@ def jacobian_products(J) -> np.ndarray:
 
     Returns
     -------
-    P : ndarray of float64, shape (B, T + 1, H, H)
-        ``P[:, k]`` = :math:`\partial h_T / \partial h_k`; ``P[:, T]`` is the identity:
+    products : ndarray of float64, shape (B, T + 1, H, H)
+        The products array, ``[:, s]`` = :math:`\partial h_T / \partial h_s`; ``[:, T]`` is the identity:
 
-    .. math:: \frac{\partial h_T}{\partial h_k} = \frac{\partial h_T}{\partial h_{T-1}} \cdots
-              \frac{\partial h_{k+1}}{\partial h_k}, \qquad
-              \frac{\partial h_T}{\partial h_k} = \frac{\partial h_T}{\partial h_{k+1}} J_{k+1}.
+    .. math:: \frac{\partial h_T}{\partial h_s} = \frac{\partial h_T}{\partial h_{T-1}} \cdots
+              \frac{\partial h_{s+1}}{\partial h_s}, \qquad
+              \frac{\partial h_T}{\partial h_s} = \frac{\partial h_T}{\partial h_{s+1}} J_{s+1}.
 
-    For the linear cell :math:`\partial h_T / \partial h_k = W_{hh}^{T-k}`. Chapter 9.
+    For the linear cell :math:`\partial h_T / \partial h_s = (W_{hh})^{T-s}`. Chapter 9.
     """
     J = _check_jacobians(J)
     B, T, H, _ = J.shape
@@ -352,8 +355,8 @@ def singular_values(M) -> np.ndarray:
     Returns
     -------
     ndarray of float64, shape (..., min(m, n))
-        For the products :math:`\partial h_T / \partial h_k` they tell in how many directions the gradient
-        survives :math:`T - k` steps; :math:`\sigma_i(W^{n}) = \sigma^n` for :math:`W = \sigma Q`. Chapter 9.
+        For the products :math:`\partial h_T / \partial h_s` they tell in how many directions the gradient
+        survives :math:`T - s` steps; :math:`\sigma_i(A^{l}) = \sigma^l` for :math:`A = \sigma Q`. Chapter 9.
     """
     M = _float64("M", M, tuple(range(2, 8)))
     return np.linalg.svd(M, compute_uv=False)
@@ -388,13 +391,13 @@ def hidden_gradients(J, dh_T) -> np.ndarray:
     Returns
     -------
     dhs : ndarray of float64, shape (B, T + 1, H)
-        ``dhs[:, k]`` = :math:`\partial \mathcal{L}_T / \partial h_k`, ``k = 0..T``:
+        ``dhs[:, s]`` = :math:`\partial \mathcal{L}_T / \partial h_s`, ``s = 0..T``:
 
-    .. math:: \frac{\partial \mathcal{L}_T}{\partial h_{k}}
-              = \Bigl(\frac{\partial h_{k+1}}{\partial h_k}\Bigr)^{\!\top}
-              \frac{\partial \mathcal{L}_T}{\partial h_{k+1}}
+    .. math:: \frac{\partial \mathcal{L}_T}{\partial h_{s}}
+              = \Bigl(\frac{\partial h_{s+1}}{\partial h_s}\Bigr)^{\!\top}
+              \frac{\partial \mathcal{L}_T}{\partial h_{s+1}}
 
-    (in rows: ``dh_k = dh_{k+1} @ J_{k+1}``). Chapter 9.
+    (in rows: ``dh_s = dh_{s+1} @ J_{s+1}``). Chapter 9.
     """
     J = _check_jacobians(J)
     dh_T = _float64("dh_T", dh_T, 2)
@@ -409,7 +412,7 @@ def hidden_gradients(J, dh_T) -> np.ndarray:
 
 
 def gradient_norms_through_time(J, dh_T) -> np.ndarray:
-    r"""Norms :math:`\|\partial \mathcal{L}_T / \partial h_k\|` for every ``k = 0..T``.
+    r"""Norms :math:`\|\partial \mathcal{L}_T / \partial h_s\|` for every ``s = 0..T``.
 
     Parameters
     ----------
@@ -418,14 +421,14 @@ def gradient_norms_through_time(J, dh_T) -> np.ndarray:
     Returns
     -------
     ndarray of float64, shape (B, T + 1)
-        Entry ``k``: the norm of :math:`\partial \mathcal{L}_T / \partial h_k` (:func:`hidden_gradients`);
-        ``[:, ::-1]`` indexes by the lag ``T - k``. Chapter 9.
+        Entry ``s``: the norm of :math:`\partial \mathcal{L}_T / \partial h_s` (:func:`hidden_gradients`);
+        ``[:, ::-1]`` indexes by the lag ``T - s``. Chapter 9.
     """
     return np.linalg.norm(hidden_gradients(J, dh_T), axis=-1)
 
 
 def autograd_hidden_gradients(step, x, loss_fn: Callable, h0=None) -> np.ndarray:
-    r"""Gradients :math:`\partial \mathcal{L} / \partial h_k` of a loss on the last state, by autograd.
+    r"""Gradients :math:`\partial \mathcal{L} / \partial h_s` of a loss on the last state, by autograd.
 
     Parameters
     ----------
@@ -437,7 +440,7 @@ def autograd_hidden_gradients(step, x, loss_fn: Callable, h0=None) -> np.ndarray
     Returns
     -------
     ndarray, shape (B, T + 1, H)
-        Entry ``[:, k]`` = :math:`\partial \mathcal{L} / \partial h_k`, every state kept in the graph with
+        Entry ``[:, s]`` = :math:`\partial \mathcal{L} / \partial h_s`, every state kept in the graph with
         ``retain_grad`` (the closed form is :func:`hidden_gradients`). Chapter 9.
     """
     if not callable(loss_fn):
@@ -463,11 +466,11 @@ class GradientDecomposition:
     Attributes
     ----------
     dW_xh, dW_hh, db_h : ndarray, shape (H, D), (H, H), (H,)
-        The total gradient :math:`\partial \mathcal{L} / \partial W` (summed over the batch).
+        The gradient :math:`\partial \mathcal{L} / \partial \theta`, :math:`\theta = (W_{xh}, W_{hh}, b_h)`.
     dW_xh_by_lag, dW_hh_by_lag, db_h_by_lag : ndarray, shape (T, H, D), (T, H, H), (T, H)
         Entry ``l``: the contributions that travelled ``l`` steps, summed over every loss term.
     dW_xh_by_loss, dW_hh_by_loss, db_h_by_loss : ndarray, shape (T, H, D), (T, H, H), (T, H)
-        Entry ``t - 1``: :math:`\partial \mathcal{L}_t / \partial W`.
+        Entry ``t - 1``: :math:`\partial \mathcal{L}_t / \partial \theta`.
     dh0 : ndarray, shape (B, H)
         :math:`\partial \mathcal{L} / \partial h_0`.
     """
@@ -491,7 +494,7 @@ class GradientDecomposition:
 def gradient_decomposition(
     x, h0, W_xh, W_hh, b_h, dhs, *, nonlinearity: str = "tanh", skip: bool = False
 ) -> GradientDecomposition:
-    r"""Split :math:`\partial \mathcal{L} / \partial W` by loss term :math:`\mathcal{L}_t` and by time lag.
+    r"""Split :math:`\partial \mathcal{L} / \partial \theta` by loss term :math:`\mathcal{L}_t` and by lag.
 
     Parameters
     ----------
@@ -554,17 +557,17 @@ def gradient_decomposition(
 
 @dataclass
 class GradientBounds:
-    r"""Actual norms of :math:`\partial h_T / \partial h_k` and their two upper bounds, for ``k = 0..T``.
+    r"""Actual norms of :math:`\partial h_T / \partial h_s` and their two upper bounds, for ``s = 0..T``.
 
     Attributes
     ----------
     norms : ndarray, shape (B, T + 1)
-        :math:`\|\partial h_T / \partial h_k\|_2`.
+        :math:`\|\partial h_T / \partial h_s\|_2`.
     product_bound : ndarray, shape (B, T + 1)
-        :math:`\prod_{t=k+1}^{T} \|\operatorname{diag}(f'(a_t))\|\, \sigma_{\max}(W_{hh})` (with skip,
+        :math:`\prod_{t=s+1}^{T} \|\operatorname{diag}(f'(a_t))\|\, \sigma_{\max}(W_{hh})` (with skip,
         :math:`\prod (1 + \|\operatorname{diag}(f'(a_t))\|\, \sigma_{\max})`).
     power_bound : ndarray, shape (T + 1,)
-        :math:`(\gamma\, \sigma_{\max})^{T-k}` (with skip, :math:`(1 + \gamma\, \sigma_{\max})^{T-k}`).
+        :math:`(\gamma\, \sigma_{\max})^{T-s}` (with skip, :math:`(1 + \gamma\, \sigma_{\max})^{T-s}`).
     sigma_max, gamma : float
         :math:`\sigma_{\max}(W_{hh})` and :math:`\gamma = \max_a |f'(a)|` (1 for tanh, relu and linear).
     """
@@ -587,7 +590,7 @@ class GradientBounds:
 def gradient_flow_bounds(
     x, h0, W_xh, W_hh, b_h, *, nonlinearity: str = "tanh", skip: bool = False
 ) -> GradientBounds:
-    r"""The norms :math:`\|\partial h_T / \partial h_k\|` and their upper bounds, for every ``k = 0..T``.
+    r"""The norms :math:`\|\partial h_T / \partial h_s\|` and their upper bounds, for every ``s = 0..T``.
 
     Parameters
     ----------
@@ -602,9 +605,9 @@ def gradient_flow_bounds(
     -----
     The spectral norm is submultiplicative and :math:`\|\operatorname{diag}(v)\|_2 = \max_i |v_i|`, so
 
-    .. math:: \Bigl\|\frac{\partial h_T}{\partial h_k}\Bigr\|
-              \le \prod_{t=k+1}^{T} \|\operatorname{diag}(f'(a_t))\|\, \sigma_{\max}(W_{hh})
-              \le (\gamma\, \sigma_{\max})^{T-k},
+    .. math:: \Bigl\|\frac{\partial h_T}{\partial h_s}\Bigr\|
+              \le \prod_{t=s+1}^{T} \|\operatorname{diag}(f'(a_t))\|\, \sigma_{\max}(W_{hh})
+              \le (\gamma\, \sigma_{\max})^{T-s},
 
     with :math:`\gamma = \max |f'| = 1` for tanh, relu and the linear cell (Bengio, Simard & Frasconi 1994;
     Pascanu, Mikolov & Bengio 2013). If :math:`\gamma\sigma_{\max} < 1` the gradient vanishes at least

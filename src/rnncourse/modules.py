@@ -2,8 +2,8 @@
 
 ``RNNCell``, ``LSTMCell`` and ``GRUCell`` compute one step; ``RNN`` runs a stack of cells of one kind
 (``cell="rnn" | "lstm" | "gru"``) over a whole sequence. The weights use the book's names, in the layout of
-``torch.nn.RNN/LSTM/GRU`` (``weight_ih_l{k}`` is ``W_xh``, ``weight_hh_l{k}`` is ``W_hh``; the gated cells
-stack the blocks of their gates, LSTM ``i, f, g, o``, GRU ``r, z, n``), and convert to and from them.
+``torch.nn.RNN/LSTM/GRU`` (``weight_ih_l{l-1}``, ``weight_hh_l{l-1}``: ``W_xh``, ``W_hh`` of layer l; gated
+cells stack the blocks of their gates, LSTM ``i, f, g, o``, GRU ``r, z, n``), and convert to and from them.
 
 Chapters: 1 (the recurrent state), 8 (multilayer RNNs), 9 (gradient flow: ``skip`` and ``init``), 11 (gates).
 """
@@ -265,10 +265,9 @@ class LSTMCell(_GatedCell):
 
     Notes
     -----
-    With :math:`(a^i_t, a^f_t, a^g_t, a^o_t) = W_{hh} h_{t-1} + W_{xh} x_t + b_h` (chapter 11):
-
-    .. math:: c_t = \sigma(a^f_t) \odot c_{t-1} + \sigma(a^i_t) \odot \tanh(a^g_t), \qquad
-              h_t = \sigma(a^o_t) \odot \tanh(c_t).
+    With the gate blocks of the weights (chapter 11), :math:`i_t = \sigma(W_{xi} x_t + W_{hi} h_{t-1} + b_i)`,
+    :math:`f_t`, :math:`o_t` likewise, :math:`g_t = \tanh(W_{xg} x_t + W_{hg} h_{t-1} + b_g)`,
+    :math:`c_t = f_t \odot c_{t-1} + i_t \odot g_t` and :math:`h_t = o_t \odot \tanh(c_t)`.
     """
 
     def step(self, a_x: torch.Tensor, state: LSTMState, W_hh_T: torch.Tensor | None = None) -> LSTMState:
@@ -288,11 +287,9 @@ class GRUCell(_GatedCell):
 
     Notes
     -----
-    With :math:`(a^r, a^z, a^n) = W_{xh} x_t + b_{xh}` and :math:`(u^r, u^z, u^n) = W_{hh} h_{t-1} + b_{hh}`
-    (chapter 11):
-
-    .. math:: r_t = \sigma(a^r + u^r),\quad z_t = \sigma(a^z + u^z),\quad n_t = \tanh(a^n + r_t \odot u^n),
-              \quad h_t = (1 - z_t) \odot n_t + z_t \odot h_{t-1}.
+    With the gate blocks of the weights and biases (chapter 11), :math:`r_t = \sigma(W_{xr} x_t + b_{xr} +
+    W_{hr} h_{t-1} + b_{hr})`, :math:`z_t` likewise, :math:`n_t = \tanh(W_{xn} x_t + b_{xn} + r_t \odot
+    (W_{hn} h_{t-1} + b_{hn}))` and :math:`h_t = (1 - z_t) \odot n_t + z_t \odot h_{t-1}`.
     """
 
     gates, bias_names, state_names = 3, ("b_xh", "b_hh"), ("h_prev",)
@@ -492,7 +489,7 @@ class RNN(nn.Module):
     def to_torch(self) -> nn.RNN | nn.LSTM | nn.GRU:
         """Return a ``torch.nn.RNN`` (``LSTM``, ``GRU``), ``batch_first=True``, with a copy of these weights.
 
-        ``b_h`` goes to ``bias_ih_l{k}``, zeros to ``bias_hh_l{k}`` (the GRU's ``b_xh``, ``b_hh`` to both).
+        ``b_h`` goes to ``bias_ih_l{l-1}``, zeros to ``bias_hh_l{l-1}`` (GRU: ``b_xh``, ``b_hh`` to both).
         Only plain tanh/relu vanilla stacks convert (``torch.nn.RNN`` has neither a linear nonlinearity nor
         skip connections).
         """

@@ -112,9 +112,10 @@ def _node(ax, x, y, label, kind, gid, *, fontsize=11):
 
     fill, edge = _COLORS[kind]
     style = {"boxstyle": "round,pad=0,rounding_size=0.14", "linestyle": "--" if kind == "zero" else "-"}
-    corner = (x - _NODE_W / 2, y - _NODE_H / 2)
+    width, fontsize = (1.1, 8) if "_{embed}" in label else (_NODE_W, fontsize)  # an embedding: a long label
+    corner = (x - width / 2, y - _NODE_H / 2)
     patch = FancyBboxPatch(
-        corner, _NODE_W, _NODE_H, facecolor=fill, edgecolor=edge, linewidth=1.4, zorder=3, **style
+        corner, width, _NODE_H, facecolor=fill, edgecolor=edge, linewidth=1.4, zorder=3, **style
     )
     patch.set_gid(f"node:{kind}:{gid}")
     ax.add_patch(patch)
@@ -163,11 +164,11 @@ def _check_T(T, name="T", most=_MAX_T):
 def _draw_chain(ax, *, x0, T, inputs, outputs, show_loss, h_symbol, h_prev, t_offset, weights, first=None):
     """Draw one recurrent chain of ``T`` steps from column ``x0``; return the hidden patches.
 
-    ``inputs``: "all", "first-zeros" (x at step 1, 0 afterwards), "first-feedback" (x at step 1, the previous
-    output afterwards) or "none"; ``first`` labels the first input. ``outputs``: "all", "last" or "none".
+    ``inputs``: "all", "first-zeros" (x at step 1, then 0), "first-feedback" (x at step 1, then the embedding
+    of the token chosen from y_{t-1}) or "none"; ``first`` labels x_1. ``outputs``: "all", "last" or "none".
     ``weights``: labels of W_xh, W_hh, W_hy. ``t_offset`` shifts the gid time index (seq2seq's decoder).
     """
-    W_xh, W_hh, W_hy = weights
+    (W_xh, W_hh, W_hy), embed = weights, "W" + h_symbol[1:] + "_{embed}"  # h^{dec}: W^{dec}_{embed}
     hs, ys, labelled = [], {}, False
     for i in range(1, T + 1):
         gx, t = x0 + (i - 1) * _DX, t_offset + i
@@ -179,7 +180,7 @@ def _draw_chain(ax, *, x0, T, inputs, outputs, show_loss, h_symbol, h_prev, t_of
         elif inputs == "first-zeros":
             xin = _node(ax, gx, _ROWS["x"], "$0$", "zero", t)
         elif inputs == "first-feedback":
-            xin = _node(ax, gx, _ROWS["x"], f"$y_{{{i - 1}}}$", "feedback", t)
+            xin = _node(ax, gx, _ROWS["x"], rf"${embed}[\tilde w_{{{i - 1}}}]$", "feedback", t)
             (xa, ya), (xb, yb) = _center(ys[i - 1]), _center(xin)  # y_{i-1}'s bottom-right to x_i's top-left
             ends = (xa + 0.2, ya - _NODE_H / 2), (xb - 0.2, yb + _NODE_H / 2)
             _arrow(ax, None, None, "feedback", t, ends=ends, rad=0.08, dashed=True)
@@ -215,9 +216,9 @@ def plot_unrolled(topology: str, T: int = 4, *, ax=None, show_loss: bool = True,
     topology : str
         One of :data:`TOPOLOGIES`: ``"one-to-one"`` (a feed-forward step; ``T`` is ignored),
         ``"many-to-many"``, ``"many-to-one"`` (one output from the last state), ``"one-to-many-zeros"``
-        (``x_1`` then zero inputs), ``"one-to-many-output"`` (``y_{t-1}`` fed back as the input of step
-        ``t``), ``"seq2seq"`` (a many-to-one encoder whose final state :math:`h_T` starts a one-to-many
-        decoder, :math:`s_0 = h_T`, over ``T_out`` steps).
+        (``x_1`` then zeros), ``"one-to-many-output"`` (step ``t`` reads :math:`W_{embed}[\tilde w_{t-1}]`,
+        the token chosen from :math:`y_{t-1}`), ``"seq2seq"`` (a many-to-one encoder whose last state starts
+        a one-to-many decoder, :math:`h^{dec}_0 = h^{enc}_T`, of ``T_out`` steps, reading :math:`w_0` first).
     T, T_out : int
         Time steps drawn (1 to 16; default 4); ``T_out``: decoder steps of ``"seq2seq"`` (default ``T``).
     ax : matplotlib Axes, optional
@@ -237,30 +238,29 @@ def plot_unrolled(topology: str, T: int = 4, *, ax=None, show_loss: bool = True,
     show_loss = check_bool("show_loss", show_loss)
     _check_str("title", title, allow_none=True)
     T = 1 if topology == "one-to-one" else T
-    s2s = topology == "seq2seq"
-    n_cols, gap = T + (T_out if s2s else 0), 0.35 if s2s else 0.0
+    s2s, hsym = topology == "seq2seq", "h^{enc}" if topology == "seq2seq" else "h"
+    n_cols, gap = T + (T_out if s2s else 0), 0.8 if s2s else 0.0
     xmin = (0.0 if topology == "one-to-one" else -_DX) - _NODE_W / 2 - 0.75
     xmax = (n_cols - 1) * _DX + gap + _NODE_W / 2 + 0.25
     ymax = (_ROWS["L"] if show_loss else _ROWS["y"]) + _NODE_H / 2 + 0.15
     ymin = _ROWS["x"] - _NODE_H / 2 - (0.55 if s2s else 0.15)
     fig, ax = _new_axes(ax, figsize=(0.62 * (xmax - xmin) + 0.2, 0.62 * (ymax - ymin) + 0.45))
-    h0 = None if topology == "one-to-one" else _node(ax, -_DX, _ROWS["h"], "$h_0$", "h0", 0)
-    chain = dict(show_loss=show_loss, h_symbol="h", t_offset=0, x0=0.0, T=T, h_prev=h0)
+    h0 = None if topology == "one-to-one" else _node(ax, -_DX, _ROWS["h"], f"${hsym}_0$", "h0", 0)
+    chain = dict(show_loss=show_loss, h_symbol=hsym, t_offset=0, x0=0.0, T=T, h_prev=h0)
     if not s2s:  # one chain: what it reads at steps t >= 2 and where it has outputs
-        inputs = {"one-to-many-zeros": "first-zeros", "one-to-many-output": "first-feedback"}.get(
-            topology, "all"
-        )
+        feeds = {"one-to-many-zeros": "first-zeros", "one-to-many-output": "first-feedback"}
+        inputs = feeds.get(topology, "all")
         outputs = "last" if topology == "many-to-one" else "all"
         _draw_chain(ax, inputs=inputs, outputs=outputs, weights=("$W_{xh}$", "$W_{hh}$", "$W_{hy}$"), **chain)
     else:
-        chain.update(show_loss=False)
-        weights = ("$W^{e}_{xh}$", "$W^{e}_{hh}$", "")
-        enc = _draw_chain(ax, inputs="all", outputs="none", weights=weights, **chain)
+        weights = ("$W^{enc}_{xh}$", "$W^{enc}_{hh}$", "")
+        enc = _draw_chain(ax, inputs="all", outputs="none", weights=weights, **(chain | {"show_loss": False}))
         x_dec, mid = T * _DX + gap, T * _DX + gap - (_DX + gap) / 2
-        chain.update(x0=x_dec, T=T_out, h_symbol="s", h_prev=enc[-1], t_offset=T, show_loss=show_loss)
-        chain.update(weights=("$W^{d}_{xh}$", "$W^{d}_{hh}$", "$W^{d}_{hy}$"), first=r"$\langle s\rangle$")
-        _draw_chain(ax, inputs="first-feedback", outputs="all", **chain)
-        _weight_label(ax, mid, _ROWS["h"] - 0.2, "$s_0{=}h_T$", va="top", fontsize=9)
+        chain.update(x0=x_dec, T=T_out, h_symbol="h^{dec}", h_prev=enc[-1], t_offset=T)
+        chain.update(weights=("$W^{dec}_{xh}$", "$W^{dec}_{hh}$", "$W_{hy}$"))
+        bos = r"$W^{dec}_{embed}[w_0]$"  # step 1 of the decoder reads the start token w_0 = <start>
+        _draw_chain(ax, inputs="first-feedback", outputs="all", first=bos, **chain)
+        _weight_label(ax, mid, _ROWS["h"] - 0.2, f"$h^{{dec}}_0{{=}}h^{{enc}}_{{{T}}}$", va="top", fontsize=9)
         for x, text in (((T - 1) * _DX / 2, "encoder"), (x_dec + (T_out - 1) * _DX / 2, "decoder")):
             y_txt = _ROWS["x"] - _NODE_H / 2 - 0.12
             ax.text(x, y_txt, text, ha="center", va="top", fontsize=10, color="#555555", style="italic")
@@ -274,14 +274,13 @@ def plot_unrolled(topology: str, T: int = 4, *, ax=None, show_loss: bool = True,
 def plot_all_topologies(T: int = 4, *, show_loss: bool = True):
     """Small multiples of every topology in :data:`TOPOLOGIES`, drawn by :func:`plot_unrolled` (chapter 2).
 
-    ``T`` time steps per graph (seq2seq: ``T`` encoder and ``max(T - 1, 1)`` decoder steps). Returns a figure
+    ``T`` time steps per graph (seq2seq: ``T`` encoder and ``T`` decoder steps). Returns a figure
     with six axes in the order of :data:`TOPOLOGIES`, all at the same scale.
     """
     import matplotlib.pyplot as plt
 
     T, show_loss = _check_T(T), check_bool("show_loss", show_loss)
-    T_out = max(T - 1, 1)
-    widths = {name: T + 1 for name in TOPOLOGIES} | {"one-to-one": 1.6, "seq2seq": T + T_out + 1.3}
+    widths = {name: T + 1 for name in TOPOLOGIES} | {"one-to-one": 1.6, "seq2seq": 2 * T + 1.6}
     rows = (TOPOLOGIES[:3], TOPOLOGIES[3:5], TOPOLOGIES[5:])
     fig_w = max(sum(widths[n] for n in row) for row in rows) * 0.62 * _DX + 1.2
     row_h = 0.62 * (5.0 if show_loss else 4.0)
@@ -289,7 +288,7 @@ def plot_all_topologies(T: int = 4, *, show_loss: bool = True):
     for sub, row in zip(fig.subfigures(len(rows), 1), rows, strict=True):
         axes = sub.subplots(1, len(row), width_ratios=[widths[n] for n in row], squeeze=False)[0]
         for ax, name in zip(axes, row, strict=True):
-            plot_unrolled(name, T, ax=ax, show_loss=show_loss, T_out=T_out if name == "seq2seq" else None)
+            plot_unrolled(name, T, ax=ax, show_loss=show_loss)
     return fig
 
 
@@ -494,7 +493,8 @@ def plot_history(histories, *, keys=("loss",), logy=False, ax=None, smooth=None,
             a.plot(steps, y, color=f"C{i % 10}", linewidth=1.5, label=name)
         a.set_yscale("log" if logy else "linear")
         smoothed = f" (moving average over {smooth})" if smooth and smooth > 1 else ""
-        a.set(xlabel=xlabel, ylabel=key.replace("_", " "), title=key.replace("_", " ") + smoothed)
+        label = r"loss $\mathcal{L}$" if key == "loss" else key.replace("_", " ")  # the text's symbol
+        a.set(xlabel=xlabel, ylabel=label, title=label + smoothed)
         if None not in runs:
             a.legend(frameon=False, fontsize=9)
         _style_axes(a)

@@ -194,17 +194,18 @@ def _rnn_forward(x, h0, W_xh, W_hh, b_h):
 def rnn_backward(dhs, cache, k=None):
     r"""Backpropagation through time for :func:`rnn_forward`, optionally truncated to ``k`` steps.
 
-    ``dhs`` (B, T, H): ``dhs[:, t]`` :math:`= \partial\mathcal{L}/\partial h_t` from the losses that read
-    ``h_t`` directly (zeros where none does). ``k``: the gradient arriving at ``h_t`` travels back through at
-    most ``k`` steps (``t, ..., t-k+1``) and is then dropped; ``k = 1`` keeps each step's local gradient,
-    ``None`` or ``k >= T`` is full BPTT. Returns ``dx`` (B, T, D), ``dh0`` (B, H) (from the ``dhs[:, t]`` with
-    ``t < k``, which reach it), ``dW_xh`` (H, D), ``dW_hh`` (H, H), ``db_h`` (H,).
+    ``dhs`` (B, T, H): ``dhs[:, t - 1]`` :math:`= \partial\mathcal{L}/\partial h_t` (index ``t - 1`` holds
+    step :math:`t`) from the losses that read :math:`h_t` directly (zeros where none does). ``k``: what
+    arrives at :math:`h_t` travels back through at most ``k`` steps (``t, ..., t-k+1``) and is then dropped;
+    ``k = 1`` keeps each step's local gradient, ``None`` or ``k >= T`` is full BPTT. Returns ``dx`` (B, T, D),
+    ``dh0`` (B, H) (from the steps :math:`t \le k`, which reach it), ``dW_xh`` (H, D), ``dW_hh`` (H, H),
+    ``db_h`` (H,).
 
     Notes
     -----
     Full BPTT walks backwards once, adding the gradient from the future to the local one:
 
-    .. math:: \bar{h}_t = dhs_t + W_{hh}^\top \delta_{t+1}, \qquad
+    .. math:: \bar{h}_t = \frac{\partial \mathcal{L}_t}{\partial h_t} + W_{hh}^\top \delta_{t+1}, \qquad
               \delta_t = \bar{h}_t \odot (1 - h_t^2), \qquad \bar{h}_0 = W_{hh}^\top \delta_1
 
     (:math:`\delta_{T+1} = 0`; :math:`\delta_t` is what :func:`rnn_step_backward` computes from
@@ -214,7 +215,7 @@ def rnn_backward(dhs, cache, k=None):
     .. math:: dW_{xh} = \sum_t \delta_t x_t^\top,\quad dW_{hh} = \sum_t \delta_t h_{t-1}^\top,\quad
               db_h = \sum_t \delta_t,\quad dx_t = W_{xh}^\top \delta_t.
 
-    With truncation every ``dhs[:, t]`` is propagated separately through steps ``t`` down to ``t - k + 1``
+    With truncation every ``dhs[:, t - 1]`` is propagated separately through steps ``t`` down to ``t - k + 1``
     (cost :math:`O(Tk)`), and :math:`\delta_t` is the sum of those that pass step ``t``: the gradient of
     :math:`\sum_t \mathcal{L}_t` when :math:`h_{t-k}` is a constant for the loss at step ``t``. Chapters 3
     and 7.
@@ -300,11 +301,11 @@ def lstm_step_forward(x, h_prev, c_prev, W_xh, W_hh, b_h):
 
     Notes
     -----
-    With :math:`a_t = W_{hh} h_{t-1} + W_{xh} x_t + b_h = (a^i, a^f, a^g, a^o)`, :math:`\sigma` the logistic
-    function and :math:`\odot` the elementwise product (chapter 11):
-
-    .. math:: i_t = \sigma(a^i_t),\ f_t = \sigma(a^f_t),\ g_t = \tanh(a^g_t),\ o_t = \sigma(a^o_t), \qquad
-              c_t = f_t \odot c_{t-1} + i_t \odot g_t, \qquad h_t = o_t \odot \tanh(c_t).
+    With the gate blocks of ``W_xh``, ``W_hh``, ``b_h`` (chapter 11), :math:`i_t = \sigma(W_{xi} x_t +
+    W_{hi} h_{t-1} + b_i)`, :math:`f_t = \sigma(W_{xf} x_t + W_{hf} h_{t-1} + b_f)`, :math:`g_t = \tanh(W_{xg}
+    x_t + W_{hg} h_{t-1} + b_g)`, :math:`o_t = \sigma(W_{xo} x_t + W_{ho} h_{t-1} + b_o)`, :math:`c_t = f_t
+    \odot c_{t-1} + i_t \odot g_t` and :math:`h_t = o_t \odot \tanh(c_t)` (:math:`\sigma` the logistic
+    function, :math:`\odot` the elementwise product).
     """
     _check_inputs(x, {"h_prev": h_prev, "c_prev": c_prev}, W_xh, W_hh, 4, b_h=b_h)
     gates, c, tc, h = _lstm_cell(x @ W_xh.T + h_prev @ W_hh.T + b_h, c_prev)
@@ -361,9 +362,9 @@ def lstm_backward(dhs, cache):
 
     Notes
     -----
-    One backward sweep carries :math:`\bar h_t = dhs_t + W_{hh}^\top \delta_{t+1}` and the cell gradient
-    :math:`\bar c_t` (:func:`lstm_step_backward` with ``dh`` :math:`= \bar h_t`, ``dc`` :math:`= f_{t+1}
-    \odot \bar c_{t+1}`); the weight gradients are sums over the steps, one product after the loop.
+    One backward sweep carries :math:`\bar h_t = \partial \mathcal{L}_t / \partial h_t + W_{hh}^\top
+    \delta_{t+1}` and the cell gradient :math:`\bar c_t` (:func:`lstm_step_backward` with ``dh`` :math:`= \bar
+    h_t`, ``dc`` :math:`= f_{t+1} \odot \bar c_{t+1}`); the weight gradients are sums over the steps.
     Chapter 11.
     """
     x, h0, c0, W_xh, W_hh, gates, cs, tcs, hs = _check_cache("lstm_backward", cache, 9, "lstm_forward")
@@ -403,12 +404,12 @@ def gru_step_forward(x, h_prev, W_xh, W_hh, b_xh, b_hh):
 
     Notes
     -----
-    With the blocks :math:`W^r, W^z, W^n` of the weights and biases (chapter 11),
+    With the gate blocks :math:`W_{xr}, \dots, b_{hn}` of ``W_xh``, ``W_hh``, ``b_xh``, ``b_hh`` (chapter 11),
 
-    .. math:: r_t = \sigma(W^r_{xh} x_t + b^r_{xh} + W^r_{hh} h_{t-1} + b^r_{hh}), \quad
-              z_t = \sigma(W^z_{xh} x_t + b^z_{xh} + W^z_{hh} h_{t-1} + b^z_{hh}),
+    .. math:: r_t = \sigma(W_{xr} x_t + b_{xr} + W_{hr} h_{t-1} + b_{hr}), \quad
+              z_t = \sigma(W_{xz} x_t + b_{xz} + W_{hz} h_{t-1} + b_{hz}),
 
-    .. math:: n_t = \tanh(W^n_{xh} x_t + b^n_{xh} + r_t \odot (W^n_{hh} h_{t-1} + b^n_{hh})), \qquad
+    .. math:: n_t = \tanh(W_{xn} x_t + b_{xn} + r_t \odot (W_{hn} h_{t-1} + b_{hn})), \qquad
               h_t = (1 - z_t) \odot n_t + z_t \odot h_{t-1}.
     """
     _check_inputs(x, {"h_prev": h_prev}, W_xh, W_hh, 3, b_xh=b_xh, b_hh=b_hh)
@@ -426,11 +427,11 @@ def gru_step_backward(dh, cache):
 
     Notes
     -----
-    :math:`dh_{t-1} = z_t \odot dh_t + W_{hh}^\top \delta^h_t`: the direct path through the update gate plus
-    the gates' pre-activations, where :math:`\delta^x_t = (\delta^r, \delta^z, \delta^n)` with
-    :math:`\delta^n = dh_t \odot (1 - z_t) \odot (1 - n_t^2)`, :math:`\delta^r = \delta^n \odot (W^n_{hh}
-    h_{t-1} + b^n_{hh}) \odot r_t (1 - r_t)`, :math:`\delta^z = dh_t \odot (h_{t-1} - n_t) \odot z_t(1-z_t)`,
-    and :math:`\delta^h_t = (\delta^r, \delta^z, r_t \odot \delta^n)`. Chapter 11.
+    With the gradients on the gates' pre-activations :math:`\delta_n = dh_t \odot (1 - z_t) \odot (1 -
+    n_t^2)`, :math:`\delta_r = \delta_n \odot (W_{hn} h_{t-1} + b_{hn}) \odot r_t (1 - r_t)`,
+    :math:`\delta_z = dh_t \odot (h_{t-1} - n_t) \odot z_t(1-z_t)`: :math:`dx_t = W_{xh}^\top (\delta_r,
+    \delta_z, \delta_n)`, :math:`dh_{t-1} = z_t \odot dh_t + W_{hh}^\top (\delta_r, \delta_z, r_t \odot
+    \delta_n)`. Chapter 11.
     """
     x, h_prev, W_xh, W_hh, gates, a_hn = _check_cache("gru_step_backward", cache, 6, "gru_step_forward")
     _check_grad("dh", dh, h_prev.shape, h_prev)
@@ -461,8 +462,8 @@ def gru_backward(dhs, cache):
     r"""Backpropagation through time for :func:`gru_forward`: ``dhs`` (B, T, H).
 
     Returns ``dx`` (B, T, D), ``dh0`` (B, H), ``dW_xh`` (3H, D), ``dW_hh`` (3H, H), ``db_xh``, ``db_hh``
-    (3H,): :func:`gru_step_backward` in one backward sweep, its ``dh`` the sum of ``dhs[:, t]`` and of what
-    step :math:`t+1` hands back; the weight gradients are sums over the steps, one product after the loop.
+    (3H,): :func:`gru_step_backward` in one backward sweep, its ``dh`` the sum of ``dhs[:, t - 1]`` and of
+    what step :math:`t+1` hands back; the weight gradients are sums over the steps, one product each.
     Chapter 11.
     """
     x, h0, W_xh, W_hh, gates, a_hn, hs = _check_cache("gru_backward", cache, 7, "gru_forward")
@@ -481,8 +482,8 @@ def embedding_forward(ids, W_embed):
     r"""Look up one row of ``W_embed`` (V, D) per token id of ``ids`` (B, T) or (B,), integers in ``0..V-1``.
 
     Returns ``x`` (B, T, D) (or (B, D)) and the cache ``(ids, V)`` for :func:`embedding_backward`.
-    :math:`x_t = W_{embed}^\top e_{i_t}`, row :math:`i_t` of :math:`W_{embed}` (:math:`e_i` the one-hot vector
-    of token :math:`i`). Chapter 4 (character language model).
+    :math:`x_t = W_{embed}[w_t] = W_{embed}^\top e_{w_t}`, row :math:`w_t` of :math:`W_{embed}` (:math:`e_w`
+    the one-hot vector of token :math:`w`). Chapter 4 (character language model).
     """
     _check_np("ids", ids, (1, 2), "(B, T) or (B,)", dtype_kind="i")
     _check_np("W_embed", W_embed, 2, "(V, D)")
@@ -550,8 +551,8 @@ def affine_backward(dy, cache):
 def softmax(z, axis=-1):
     r"""Numerically stable softmax of ``z`` (finite logits) along ``axis``; non-negative, sums to 1.
 
-    :math:`p_i = e^{z_i - m} / \sum_j e^{z_j - m}` with :math:`m = \max_j z_j`, which equals
-    :math:`e^{z_i}/\sum_j e^{z_j}` but never overflows. Chapter 4.
+    For logits :math:`y_t` (``z``), :math:`p_{t,i} = \exp(y_{t,i} - \max_j y_{t,j}) / \sum_j \exp(y_{t,j} -
+    \max_k y_{t,k})`, equal to :math:`\exp(y_{t,i}) / \sum_j \exp(y_{t,j})` but never overflowing. Chapter 4.
     """
     _check_np("z", z, tuple(range(1, 9)), "(..., V)")
     if isinstance(axis, bool) or not isinstance(axis, numbers.Integral) or not -z.ndim <= axis < z.ndim:
@@ -572,10 +573,11 @@ def softmax_cross_entropy(logits, targets, mask=None):
 
     Notes
     -----
-    With :math:`p_t = \mathrm{softmax}(y_t)`, :math:`N` unmasked positions and the mask :math:`m_t`,
-
-    .. math:: \mathcal{L} = -\frac{1}{N}\sum_t m_t \log p_{t, c_t}, \qquad
-              \frac{\partial \mathcal{L}}{\partial y_t} = \frac{m_t}{N}\,(p_t - e_{c_t}).
+    With :math:`p_{bt} = \mathrm{softmax}(y_{bt})` at step :math:`t` of sequence :math:`b`, the targets
+    :math:`\hat y_{bt}`, the mask :math:`m_{bt}` (:math:`[t \le T_b]` for a padded batch) and :math:`N =
+    \sum_{b,t} m_{bt}`, the loss is the mean cross-entropy in nats :math:`\frac{1}{N}\sum_{b,t} m_{bt}
+    \mathcal{L}_{bt}`, :math:`\mathcal{L}_{bt} = -\log p_{bt,\hat y_{bt}}`, with the gradient
+    :math:`\frac{m_{bt}}{N}(p_{bt} - e_{\hat y_{bt}})` on :math:`y_{bt}`.
 
     Chapter 4 (character language model).
     """

@@ -1,8 +1,8 @@
 r"""Choosing the next token from a model's scores, and the autoregressive loop that feeds it back (chapter 4).
 
 A decoder outputs a score vector (logits) ``y`` of size ``V`` per step. :func:`probabilities` turns it into
-``p = softmax(y / tau)``, optionally restricted to the ``k`` most likely tokens (:func:`top_k_filter`), and
-:func:`sample_next` draws from it with an explicit ``torch.Generator`` (``tau = 0``: :func:`greedy`).
+``p = softmax(y / tau)``, optionally restricted to the ``top_k`` most likely tokens (:func:`top_k_filter`),
+and :func:`sample_next` draws from it with an explicit ``torch.Generator`` (``tau = 0``: :func:`greedy`).
 
 :func:`decode` is the one autoregressive loop of the course. It drives any decoder that has the two methods
 of :class:`rnncourse.topologies.OneToMany` (the Seq2Seq and captioning decoders) and
@@ -11,8 +11,8 @@ of :class:`rnncourse.topologies.OneToMany` (the Seq2Seq and captioning decoders)
     step(x_t, h) -> (y_t, h)      # x_t (B, D), h (L, B, H) or None -> logits (B, V), state (L, B, H)
     next_input(token) -> x        # token (B,) int64 -> the next input (B, D)
 
-:func:`sample` primes a language model on a prefix, then decodes. :func:`beam_search` keeps the ``k`` most
-probable partial sequences instead of one (chapter 5).
+:func:`sample` primes a language model on a prefix, then decodes. :func:`beam_search` keeps the :math:`K` most
+probable partial sequences instead of one (chapter 5; its argument ``k``).
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ def _check_top_k(top_k, V: int):
 
 
 def greedy(logits) -> torch.Tensor:
-    r"""The most likely token :math:`\arg\max_i y_i`: logits (V,) or (B, V) -> ids () or (B,) int64.
+    r"""The most likely token :math:`\arg\max_i y_{t,i}`: logits (V,) or (B, V) -> ids () or (B,) int64.
 
     Chapter 4. Greedy decoding is the limit of temperature sampling as :math:`\tau \to 0`.
     """
@@ -73,7 +73,7 @@ def top_k_filter(logits, k: int) -> torch.Tensor:
 
 
 def probabilities(logits, temperature: float = 1.0, top_k: int | None = None) -> torch.Tensor:
-    r"""The sampling distribution :math:`p_i = \exp(y_i / \tau) / \sum_j \exp(y_j / \tau)`.
+    r"""The sampling distribution :math:`p_{t,i}(\tau) = \exp(y_{t,i} / \tau) / \sum_j \exp(y_{t,j} / \tau)`.
 
     Parameters
     ----------
@@ -82,7 +82,8 @@ def probabilities(logits, temperature: float = 1.0, top_k: int | None = None) ->
         :math:`\tau \ge 0`. 1 is the model's distribution; :math:`\tau \to 0` concentrates it on the argmax
         (``0`` returns that one-hot vector); :math:`\tau \to \infty` flattens it towards uniform.
     top_k : int, optional
-        Keep only the ``k`` most likely tokens, renormalised.
+        Keep only the ``top_k`` most likely tokens, :math:`\mathcal{K}_t`: :math:`p'_{t,i} = p_{t,i}(\tau)\,
+        [i \in \mathcal{K}_t] / \sum_{j \in \mathcal{K}_t} p_{t,j}(\tau)`.
 
     Returns
     -------
@@ -98,10 +99,10 @@ def probabilities(logits, temperature: float = 1.0, top_k: int | None = None) ->
 
 
 def entropy_bits(p) -> torch.Tensor:
-    r"""Entropy in bits :math:`H(p) = -\sum_i p_i \log_2 p_i` over the last axis (:math:`0 \log 0 = 0`).
+    r"""Entropy in bits :math:`-\sum_i p_{t,i} \log_2 p_{t,i}` of each distribution :math:`p_t` (last axis).
 
-    ``p`` (..., V) non-negative, summing to 1 along the last axis -> Tensor (...). Chapter 4: 0 for a one-hot
-    distribution, :math:`\log_2 V` for the uniform one.
+    ``p`` (..., V) non-negative, summing to 1 along the last axis -> Tensor (...), with :math:`0 \log 0 = 0`.
+    Chapter 4: 0 for a one-hot distribution, :math:`\log_2 V` for the uniform one.
     """
     if isinstance(p, np.ndarray):
         p = torch.from_numpy(p)
@@ -112,11 +113,11 @@ def entropy_bits(p) -> torch.Tensor:
 
 
 def sample_next(logits, temperature: float = 1.0, top_k: int | None = None, generator=None) -> torch.Tensor:
-    r"""Draw the next token from :math:`\mathrm{softmax}(y / \tau)` (restricted to the top ``k``).
+    r"""Draw the next token from :math:`\mathrm{softmax}(y_t / \tau)` (restricted to the ``top_k`` best).
 
-    ``logits`` (V,) or (B, V) -> ids () or (B,) int64, :math:`c \sim \mathrm{Categorical}(p)` with ``p`` of
-    :func:`probabilities` (``temperature`` 0: the argmax, no randomness). ``generator`` (torch.Generator,
-    optional) is the source of randomness: the same generator state gives the same draw. Chapter 4.
+    ``logits`` (V,) or (B, V) -> ids () or (B,) int64, :math:`\tilde w_t \sim p_t(\tau)` (or :math:`p'_t`),
+    the distribution of :func:`probabilities` (``temperature`` 0: the argmax, no randomness). ``generator``
+    (torch.Generator, optional) is the source of randomness: the same state gives the same draw. Chapter 4.
     """
     y = _as_logits(logits)
     tau = _check_temperature(temperature)
@@ -187,7 +188,7 @@ def decode(
     temperature : float
         :math:`\tau \ge 0`; ``0`` (default) is greedy decoding.
     top_k : int, optional
-        Choose only among the ``k`` most likely tokens at each step.
+        Choose only among the ``top_k`` most likely tokens at each step.
     seed : int
         Seed of the ``torch.Generator`` of the draws: the same seed gives the same tokens.
 
@@ -198,8 +199,8 @@ def decode(
     Notes
     -----
     Chapters 4-6. With :math:`x_1 = x`, for :math:`t = 1, \dots, T`:
-    :math:`(y_t, h_t) = \mathrm{step}(x_t, h_{t-1})`, :math:`c_t \sim \mathrm{softmax}(y_t / \tau)`
-    (the argmax when :math:`\tau = 0`), :math:`x_{t+1} = \mathrm{next\_input}(c_t)`. Runs without
+    :math:`(y_t, h_t) = \mathrm{step}(x_t, h_{t-1})`, :math:`\tilde w_t \sim \mathrm{softmax}(y_t / \tau)`
+    (the argmax when :math:`\tau = 0`), :math:`x_{t+1} = \mathrm{next\_input}(\tilde w_t)`. Runs without
     gradients, in eval mode (the training flag of a module is restored).
     """
     _check_decoder(decoder)
@@ -224,8 +225,8 @@ def decode(
 def sample(model, prefix_ids, steps: int, temperature: float = 1.0, top_k: int | None = None, seed: int = 0):
     r"""Continue ``prefix_ids``: prime the state on the prefix, then :func:`decode` from its last token.
 
-    Chapter 4. Priming: :math:`(\cdot, h_t) = \mathrm{step}(\mathrm{next\_input}(c_t), h_{t-1})` for the
-    prefix tokens :math:`c_1, \dots, c_{P-1}`; then ``decode(model, next_input(c_P), steps, h0=h_{P-1})``.
+    Chapter 4. Priming: :math:`(\cdot, h_t) = \mathrm{step}(\mathrm{next\_input}(w_t), h_{t-1})` for the
+    prefix tokens :math:`w_1, \dots, w_{P-1}`; then ``decode(model, next_input(w_P), steps, h0=h_{P-1})``.
 
     Parameters
     ----------
@@ -265,14 +266,14 @@ def sample(model, prefix_ids, steps: int, temperature: float = 1.0, top_k: int |
 
 
 def beam_search(decoder, x, steps: int, k: int, *, h0=None, end: int | None = None):
-    r"""Beam search of width ``k``: the most probable sequence among ``k`` kept at every step.
+    r"""Beam search of width :math:`K` (``k``): the most probable sequence among :math:`K` kept at every step.
 
     Parameters
     ----------
     decoder, x, steps, h0
         As in :func:`decode`.
     k : int
-        Beam width, ``1 <= k <= V``; ``k = 1`` is greedy decoding.
+        Beam width :math:`K`, ``1 <= k <= V``; ``k = 1`` is greedy decoding.
     end : int, optional
         The end token: a sequence that has emitted it is finished and is continued by ``end`` at no cost.
 
@@ -280,14 +281,14 @@ def beam_search(decoder, x, steps: int, k: int, *, h0=None, end: int | None = No
     -------
     tokens : Tensor of int64, shape (B, steps)
     log_prob : Tensor of float64, shape (B,)
-        :math:`\log p(c_1, \dots, c_T \mid x) = \sum_t \log p(c_t \mid c_{<t}, x)` of ``tokens`` (up to
+        :math:`\log p(w_1, \dots, w_T \mid x) = \sum_t \log p(w_t \mid w_{<t}, x)` of ``tokens`` (up to
         ``end``).
 
     Notes
     -----
-    Chapter 5. Each of the ``k`` partial sequences is extended by each of the ``V`` tokens, and the ``k``
-    best of the ``kV`` sums of log-probabilities are kept (one sequence at the first step). No length
-    normalisation: compare sequences of equal length. Runs without gradients, in eval mode.
+    Chapter 5. Each of the :math:`K` partial sequences is extended by each of the :math:`V` tokens, and
+    the :math:`K` best of the :math:`KV` sums of log-probabilities are kept (one sequence at the first step).
+    No length normalisation: compare sequences of equal length. Runs without gradients, in eval mode.
     """
     _check_decoder(decoder)
     check_tensor("x", x, 2, shape="(B, D)")

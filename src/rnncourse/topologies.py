@@ -196,7 +196,7 @@ class OneToMany(_Readout):
     input_size, hidden_size, output_size : int
         ``D`` (integer inputs ``(B,)`` are one-hot encoded), ``H`` and ``V`` logits per step (a vocabulary).
     feed : {"zeros", "output"}
-        What steps ``t >= 1`` read: zeros, or the embedding ``W_embed[token]`` of the previous token.
+        What steps ``t >= 2`` read: zeros, or the embedding ``W_embed[token]`` of the previous token.
     num_layers, nonlinearity, dtype, seed, generator, cell
         As in :class:`ManyToMany`.
     num_embeddings : int, optional
@@ -206,18 +206,17 @@ class OneToMany(_Readout):
 
     Notes
     -----
-    Step 0 reads the input, later steps read :math:`\tilde x_t`:
+    Step 1 reads the input, :math:`x_1 = x`, and for :math:`t = 1, \dots, T` (from :math:`h_0`)
 
-    .. math:: h_0 = \tanh(W_{hh} h_{-1} + W_{xh} x + b_h), \quad
-              h_t = \tanh(W_{hh} h_{t-1} + W_{xh} \tilde x_t + b_h), \quad y_t = W_{hy} h_t + b_y,
+    .. math:: h_t = \tanh(W_{hh} h_{t-1} + W_{xh} x_t + b_h), \quad y_t = W_{hy} h_t + b_y,
 
-    with :math:`\tilde x_t = 0` (``feed="zeros"``: the model must keep the whole plan in its state) or
-    :math:`\tilde x_t = W_{embed}[z_{t-1}]` (``feed="output"``), where the previous token is the ground truth
-    :math:`z_{t-1} = \hat y_{t-1}` with probability ``teacher_forcing`` (drawn per example and step) and
-    the model's own prediction :math:`z_{t-1} = \arg\max y_{t-1}` otherwise. Without ``targets``
-    (inference) the model always reads its own predictions: generation is autoregressive. The fed token is
-    a discrete choice, so no gradient flows through it. One step is :meth:`step`, the fed input
-    :meth:`next_input`; :meth:`forward` is the loop over the two. Chapters 2, 5 and 6.
+    with, for :math:`t \ge 2`, :math:`x_t = 0` (``feed="zeros"``: the model must keep the whole plan in its
+    state) or (``feed="output"``) the embedding of the target, :math:`x_t = W_{embed}[\hat y_{t-1}]`, with
+    probability ``teacher_forcing`` :math:`\epsilon_i` (drawn per example and step), else of the model's own
+    prediction, :math:`x_t = W_{embed}[\tilde w_{t-1}]`, :math:`\tilde w_{t-1} = \arg\max_i y_{t-1,i}`.
+    Without ``targets`` (inference) the model always reads its own predictions: generation is autoregressive.
+    The fed token is a discrete choice, so no gradient flows through it. One step is :meth:`step`, the fed
+    input :meth:`next_input`; :meth:`forward` is the loop over the two. Chapters 2, 5 and 6.
     """
 
     #: Trained through ``forward_train`` (no per-step output of a given input sequence: no truncated BPTT).
@@ -354,24 +353,27 @@ class Seq2Seq(nn.Module):
     src_vocab, tgt_vocab : int
         ``V_src`` source and ``V`` target tokens; the decoder's embedding has one extra row, BOS = ``V``.
     embed_dim, hidden_size : int
-        ``E``, the size of the token embeddings (the RNNs' input size), and ``H`` (encoder and decoder).
+        ``D``, the size of the token embeddings (the RNNs' input size), and ``H`` (encoder and decoder).
     num_layers, nonlinearity, dtype, seed, generator, cell
         As in :class:`ManyToMany`.
 
-    Attributes: ``W_embed`` (V_src, E), the source embedding; ``encoder`` (RNN); ``decoder`` (OneToMany,
-    ``feed="output"``, ``decoder.W_embed`` (V + 1, E)); ``bos`` = ``V``.
+    Attributes: ``W_embed`` (V_src, D), the source embedding; ``encoder`` (RNN); ``decoder`` (OneToMany,
+    ``feed="output"``, ``decoder.W_embed`` (V + 1, D)); ``bos`` = ``V``.
 
     Notes
     -----
-    .. math:: h^{enc}_s = \tanh(W^{enc}_{hh} h^{enc}_{s-1} + W^{enc}_{xh} e(x_s) + b^{enc}_h), \qquad
-              h^{dec}_{-1} = h^{enc}_S,
+    .. math:: h^{enc}_s = \tanh(W^{enc}_{hh} h^{enc}_{s-1} + W^{enc}_{xh} W^{enc}_{embed}[w_s] + b^{enc}_h),
+              \qquad h^{dec}_0 = h^{enc}_S,
 
-    .. math:: h^{dec}_t = \tanh(W^{dec}_{hh} h^{dec}_{t-1} + W^{dec}_{xh} e'(z_{t-1}) + b^{dec}_h), \qquad
+    .. math:: h^{dec}_t = \tanh(W^{dec}_{hh} h^{dec}_{t-1} + W^{dec}_{xh} x_t + b^{dec}_h), \qquad
               y_t = W_{hy} h^{dec}_t + b_y,
 
-    with :math:`z_{-1} = \mathrm{BOS}` and :math:`z_{t-1}` the ground truth (probability ``teacher_forcing``)
-    or the decoder's own argmax, as in :class:`OneToMany`. The fixed-size vector :math:`h^{enc}_S` is the
-    only path from the source to the target (Sutskever et al. 2014; Cho et al. 2014). Greedy decoding is
+    with :math:`w_s` the source token of step :math:`s`, :math:`x_1 = W^{dec}_{embed}[w_0]` for the start
+    token :math:`w_0 = \langle start \rangle` (``bos``), and for :math:`t \ge 2` :math:`x_t =
+    W^{dec}_{embed}[\hat y_{t-1}]` (the target, probability ``teacher_forcing``) or
+    :math:`W^{dec}_{embed}[\tilde w_{t-1}]` (the decoder's own argmax), as in :class:`OneToMany`. The
+    fixed-size vector :math:`h^{enc}_S` is the only path from the source to the target (Sutskever et al.
+    2014; Cho et al. 2014). Greedy decoding is
     ``sampling.decode(model.decoder, model.decoder.next_input(BOS ids), T, h0=model.encode(src))``.
     Chapters 2 and 6.
     """

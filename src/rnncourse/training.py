@@ -33,7 +33,7 @@ class History:
     Attributes
     ----------
     loss : list of float
-        The batch loss :math:`\mathcal{L}(\theta_i)`.
+        The batch loss, computed before update ``i + 1`` (entry ``i``).
     grad_norm : list of float
         :math:`\lVert \nabla_\theta \mathcal{L} \rVert_2` over all parameters, before clipping.
     metrics : dict of str -> list of float
@@ -344,8 +344,8 @@ def random_windows(ids, batch_size: int, seq_len: int, *, seed: int = 0):
 class InverseSigmoidSchedule:
     r"""Inverse-sigmoid decay of the teacher-forcing ratio (Bengio et al. 2015), chapter 6.
 
-    :math:`\epsilon_i = k / (k + \exp(i / k))` with ``k >= 1``: it starts near :math:`k / (k + 1)` and
-    falls to 1/2 at :math:`i = k \ln k`.
+    :math:`\epsilon_i = \beta / (\beta + \exp(i / \beta))` with :math:`\beta` = ``k >= 1`` (Bengio et al.'s
+    :math:`k`): it starts near :math:`\beta / (\beta + 1)` and falls to 1/2 at :math:`i = \beta \ln \beta`.
     """
 
     k: float
@@ -360,8 +360,9 @@ class InverseSigmoidSchedule:
 
 @dataclass(frozen=True)
 class LinearSchedule:
-    r"""Linear decay :math:`\epsilon_i = \max(\epsilon_{\min}, k - c\,i)` of the teacher-forcing ratio:
-    slope ``c >= 0``, start ``k`` and floor ``minimum`` :math:`= \epsilon_{\min}` in [0, 1]. Chapter 6."""
+    r"""Linear decay :math:`\epsilon_i = \max(\epsilon_{\min}, \epsilon_0 - \nu\,i)` of the teacher-forcing
+    ratio: slope :math:`\nu` = ``c >= 0``, start :math:`\epsilon_0` = ``k`` and floor ``minimum``
+    :math:`= \epsilon_{\min}` in [0, 1] (``k``, ``c`` are Bengio et al.'s names). Chapter 6."""
 
     c: float
     k: float = 1.0
@@ -378,7 +379,7 @@ class LinearSchedule:
 
 @dataclass(frozen=True)
 class ExponentialSchedule:
-    r"""Exponential decay :math:`\epsilon_i = k^i` of the teacher-forcing ratio, ``0 < k <= 1``. Chapter 6."""
+    r"""Exponential decay :math:`\epsilon_i = \beta^i`, :math:`\beta` = ``k`` in (0, 1]. Chapter 6."""
 
     k: float
 

@@ -284,10 +284,10 @@ def _figure_class():
 def scheduled_sampling_figure(k: float = 20.0, steps: int = 300, *, ax=None):
     r"""The inverse-sigmoid teacher-forcing schedule of scheduled sampling for one ``k`` (chapter 6).
 
-    :math:`\epsilon_i = k / (k + \exp(i / k))` is the probability of feeding the ground truth at step ``i``
-    (Bengio et al. 2015; :class:`rnncourse.training.InverseSigmoidSchedule`), for ``k >= 1`` (larger values
-    keep it near 1 longer) and ``i = 0..steps-1``. Returns the figure: the curve and a dashed line at
-    :math:`\epsilon = 1/2`, reached at :math:`i = k \ln k`.
+    :math:`\epsilon_i = \beta / (\beta + \exp(i / \beta))` with :math:`\beta` = ``k >= 1`` (larger values keep
+    it near 1 longer) is the probability of feeding the ground truth at step ``i = 0..steps-1`` (Bengio et al.
+    2015; :class:`rnncourse.training.InverseSigmoidSchedule`). Returns the figure: the curve and a dashed line
+    at :math:`\epsilon = 1/2`, reached at :math:`i = \beta \ln \beta`.
     """
     import math
 
@@ -295,8 +295,9 @@ def scheduled_sampling_figure(k: float = 20.0, steps: int = 300, *, ax=None):
     from .training import InverseSigmoidSchedule, schedule_values
 
     steps = check_positive_int("steps", steps)
-    curve = {rf"$\epsilon_i$, k = {float(k):g}": schedule_values(InverseSigmoidSchedule(k), steps)}
-    title = rf"inverse sigmoid: $\epsilon = 1/2$ at $i = k \ln k \approx {float(k) * math.log(float(k)):.0f}$"
+    curve = {rf"$\epsilon_i$, $\beta = {float(k):g}$": schedule_values(InverseSigmoidSchedule(k), steps)}
+    half = float(k) * math.log(float(k))
+    title = rf"inverse sigmoid: $\epsilon = 1/2$ at $i = \beta \ln \beta \approx {half:.0f}$"
     fig = plots.plot_lines(
         None, curve, xlabel="training step $i$", ylabel="teacher-forcing ratio", title=title, ax=ax
     )

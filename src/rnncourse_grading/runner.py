@@ -83,7 +83,7 @@ def _rnncourse_run_{nonce}(source, func, params):
             raise
         frames = [f for f in _tb.extract_tb(exc.__traceback__)
                   if not f.filename.startswith("<test") and "site-packages" not in f.filename
-                  and "rnncourse" not in f.filename]
+                  and "rnncourse" not in f.filename and not f.name.startswith("_rnncourse")]
         where = " in " + frames[-1].name if frames else ""
         return ("error", _b.type(exc).__name__ + where + ": " + _b.str(exc))
     return ("passed", "")
