@@ -6,16 +6,16 @@ Usage (from the repository root, after ``make exercises``; not part of ``make te
     python -m benchmarks.grading_throughput --n 40      # fewer
     python -m benchmarks.grading_throughput --quick     # 8 submissions, 1 worker: checks that it runs
 
-The submissions cycle through the chapter exercises (not the two capstones, which train a model and are
-graded in about 10 to 25 s each on an idle machine) and four kinds: *right* (the master notebook), *wrong* (the
+The submissions cycle through the chapter exercises (not the two capstones, which train a model and are graded
+in about 10 to 25 s each on an idle machine) and four kinds: *right* (the master notebook), *wrong* (the
 master with the names of its first answer deleted again: that question is lost), *blank* (the student notebook
 as handed out) and *looping* (the master with a ``while True: pass`` cell: one cell timeout). Each setting is
-graded for half of the submissions and for all of them, so that the report shows whether the total time
-grows linearly (ratio close to 2). The wall time depends on what else the machine runs, so each run also
-records the CPU seconds spent by the grader and every process under it (this process by ``getrusage``, the
-sandboxes and their kernels from ``/proc``, sampled with the memory) and the load average before and after; the CPU time
-ratio shows linearity also on a busy machine. Peak memory is the largest sum of the resident memory of this process and
-every process under it (the kernels), sampled every 0.2 s.
+graded for half of the submissions and for all of them, so that the report shows whether the total time grows
+linearly (ratio close to 2). The wall time depends on what else the machine runs, so each run also records the
+CPU seconds spent by the grader and every process under it (this process by ``getrusage``, the sandboxes and
+their kernels from ``/proc``, sampled with the memory) and the load average before and after; the CPU time
+ratio shows linearity also on a busy machine. Peak memory is the largest sum of the resident memory of this
+process and every process under it (the kernels), sampled every 0.2 s.
 Writes ``benchmarks/results/grading_throughput.json``.
 """
 

@@ -161,8 +161,7 @@ def _training(high="len(ids) - seq_len", pair="windows[:, :-1], windows[:, 1:]",
 
 _SAMPLE = '''def sample(params, first_id, length, temperature=1.0, seed=0):
     p, rng = params, np.random.default_rng(seed)
-    V = p["W_hy"].shape[0]
-    h = np.zeros((1, p["W_hh"].shape[0]))
+    {vocab}h = np.zeros((1, p["W_hh"].shape[0]))
     w, out = first_id, []
     for _ in range(length):
         {state}h, _ = rnn_step_forward(p["W_embed"][[{read}]], h, p["W_xh"], p["W_hh"], p["b_h"])
@@ -174,13 +173,14 @@ _SAMPLE = '''def sample(params, first_id, length, temperature=1.0, seed=0):
 
 
 first_id = int(vocab.encode("T")[0])
-print("T" + vocab.decode(sample(params, first_id, 300, temperature=0.8, seed=0)))
+written = sample(params, first_id, 300, temperature=0.8, seed=0)
+print("fill in question 6" if written is None else "T" + vocab.decode(written))
 '''
 
 
 def _sample(state="", read="w", logits='(h[0] @ p["W_hy"].T + p["b_y"]) / temperature',
-            draw="int(rng.choice(V, p=prob / prob.sum()))"):
-    return _SAMPLE.format(state=state, read=read, logits=logits, draw=draw)
+            draw="int(rng.choice(V, p=prob / prob.sum()))", vocab='V = p["W_hy"].shape[0]\n    '):
+    return _SAMPLE.format(state=state, read=read, logits=logits, draw=draw, vocab=vocab)
 
 
 MUTATIONS = [
@@ -198,6 +198,8 @@ MUTATIONS = [
     dict(question="q2", name="no max shift (exp overflows)", code=_loss(shift="y")),
     dict(question="q2", name="dy divided by B only (the loss summed over time)", code=_loss(N="B")),
     dict(question="q2", name="dy without the one-hot target (p instead of p - e)", code=_loss(target="pass")),
+    dict(question="q2", name="max subtracted from y in place (modifies the input)",
+         code=_loss(shift="y.__isub__(y.max(axis=-1, keepdims=True))")),
     # q3: public cases: central differences for every gradient, T = 4 from a non-zero h0, repeated ids.
     dict(question="q3", name="tanh derivative missing (delta = dh)", code=_backward(delta="dh")),
     dict(question="q3", name="no gradient from later steps (dh_next dropped)",
@@ -233,6 +235,8 @@ MUTATIONS = [
          code=_sample(logits='(h[0] @ p["W_hy"].T + p["b_y"]) * temperature')),
     dict(question="q6", name="the first id read at every step (draws not fed back)",
          code=_sample(read="first_id")),
+    dict(question="q6", name="the notebook's global V (103) instead of the model's",
+         code=_sample(vocab="")),
     dict(question="q6", name="state reset at every step",
          code=_sample(state='h = np.zeros((1, p["W_hh"].shape[0]))\n        ')),
 ]

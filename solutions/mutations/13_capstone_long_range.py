@@ -64,6 +64,22 @@ _REMEDY = """def make_model(seed):
 
 
 learning_rate = {learning_rate}
+remedy_notes = "tried it"
+
+model = make_model(seed=0)
+history = fit(model, stream_windows(x_train, target_train, B, k),
+              torch.optim.Adam(model.parameters(), lr=learning_rate), steps=STEPS,
+              loss_fn=carried_state(), clip_norm=CLIP)
+"""
+_SHARED = """_model = Recaller(seed=0, cell="gru")
+
+
+def make_model(seed):
+    return _model
+
+
+learning_rate = 0.01
+remedy_notes = "tried it"
 
 model = make_model(seed=0)
 history = fit(model, stream_windows(x_train, target_train, B, k),
@@ -77,7 +93,7 @@ _REACH = """def fraction_with_gradient(x, k):
     for row in x:
         last_key = None
         for j, w in enumerate(row):
-            if w < K:
+            if w < N_KEY:
                 last_key = j
             elif w == QUERY:
                 {count}
@@ -91,13 +107,13 @@ _SAME_WINDOW = """if last_key is not None:
 
 MUTATIONS = [
     # q1: public case, 3 queries among 10 steps (all-steps accuracy 0.8, query accuracy 1/3), and query
-    # targets 3, 1, 3, 3, 2 (chance 0.6, not 1/K = 0.25).
+    # targets 3, 1, 3, 3, 2 (chance 0.6, not 1/N_KEY = 0.25).
     dict(question="q1", name="accuracy over all steps, blanks included",
          code=_metrics(accuracy="    return float((y.argmax(-1) == target).double().mean())")),
     dict(question="q1", name="returns a tensor instead of a float",
          code=_metrics(accuracy="    query = target > 0\n"
                                 "    return (y.argmax(-1)[query] == target[query]).double().mean()")),
-    dict(question="q1", name="chance is 1/K whatever the keys", code=_metrics(chance="    return 1.0 / K")),
+    dict(question="q1", name="chance is 1/N_KEY whatever the keys", code=_metrics(chance="    return 1.0 / N_KEY")),
     # q2: public case, 6 windows of a 2-row stream (reset at windows 1 and 4), clipping active at window 1.
     dict(question="q2", name="zero_grad after backward (nothing is learnt)",
          code=_step(update="loss.backward()\n    optimizer.zero_grad()\n"
@@ -138,6 +154,10 @@ MUTATIONS = [
          code=_REMEDY.format(model="Recaller(seed=seed)", learning_rate="0.01")),
     dict(question="q4", name="a GRU with a learning rate 100 times too small",
          code=_REMEDY.format(model='Recaller(seed=seed, cell="gru")', learning_rate="1e-4")),
+    # q4: make_model must build a new model at every call, with initial weights drawn from its seed.
+    dict(question="q4", name="ignores the seed (every seed builds the same weights)",
+         code=_REMEDY.format(model='Recaller(cell="gru")', learning_rate="0.01")),
+    dict(question="q4", name="returns one shared global model", code=_SHARED),
     # q5: public case, two rows with windows of 4 steps: 3 of the 4 keyed queries share a window with the key.
     dict(question="q5", name="lag < k taken as 'same window' (ignores where the windows start)",
          code=_REACH.format(count="""if last_key is not None:
