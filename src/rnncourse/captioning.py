@@ -3,7 +3,7 @@ r"""Image captioning on generated scenes: a CNN encoder and the course's one dec
 A scene is one shape on a dark, noisy 32 x 32 RGB background, described by its shape, colour, size and
 position in a fixed grammar, e.g. ``"a small red circle on the left"``. :class:`Captioner` encodes the image
 into a vector ``v`` and starts :class:`rnncourse.topologies.OneToMany` (``feed="output"``) from
-``h_0 = W_ih v + b_i``; greedy captions are :func:`rnncourse.sampling.decode` of that decoder, and training is
+``h_0 = W_vh v + b_vh``; greedy captions are :func:`rnncourse.sampling.decode` of that decoder; training is
 :func:`rnncourse.training.fit` on the masked cross-entropy :func:`caption_loss`. In a fraction of the scenes
 (``ambiguous_fraction``) the shape is grey: the caption names a colour the image does not show, and
 :func:`fallback_rates` measures how often the decoder then says the most frequent colour. ``fade`` blends the
@@ -256,16 +256,16 @@ class Captioner(nn.Module):
     the initial weights (torch's global generator when None); ``cell`` the decoder's cell (``"rnn"``,
     ``"lstm"``, whose initial state is ``(h_0, 0)``, or ``"gru"``; chapter 11).
 
-    Attributes: ``encoder`` (:class:`CNNEncoder`), ``W_ih`` (L H, E), ``b_i`` (L H,) and ``decoder``, a
-    :class:`~rnncourse.topologies.OneToMany` with ``feed="output"`` and
-    ``V = len(WORDS)``: ``decoder.W_embed`` (V, D), ``decoder.rnn``, ``decoder.W_hy`` (V, H), ``decoder.b_y``.
+    Attributes: ``encoder`` (:class:`CNNEncoder`), ``W_ih`` (L H, E) and ``b_i`` (L H,) (the :math:`W_{vh}`,
+    :math:`b_{vh}` of chapter 5), ``decoder``, a :class:`~rnncourse.topologies.OneToMany` (``feed="output"``):
+    ``decoder.W_embed`` (V, D), ``decoder.rnn``, ``decoder.W_hy`` (V, H), ``decoder.b_y``, ``V = len(WORDS)``.
 
     Notes
     -----
     Chapter 5. For an image :math:`\mathcal{I}`, with :math:`w_0 = \langle start \rangle` and
     :math:`x_t = W_{embed}[w_{t-1}]`,
 
-    .. math:: v = \mathrm{CNN}(\mathcal{I}), \quad h_0 = W_{ih} v + b_i, \quad
+    .. math:: v = \mathrm{CNN}(\mathcal{I}), \quad h_0 = W_{vh} v + b_{vh}, \quad
               h_t = \tanh(W_{hh} h_{t-1} + W_{xh} x_t + b_h), \quad
               p(w_t \mid w_{<t}, \mathcal{I}) = \mathrm{softmax}(W_{hy} h_t + b_y).
 
@@ -300,8 +300,8 @@ class Captioner(nn.Module):
             self.b_i = nn.Parameter(torch.zeros(L * H, dtype=self.decoder.dtype))
 
     def init_state(self, images):
-        r"""The decoder's initial state ``h0`` (L, B, H): :math:`h_0 = W_{ih} v + b_i`, one state per layer,
-        from ``images`` (Tensor or ndarray, shape (B, 32, 32, 3)); the LSTM's is ``(h0, 0)``."""
+        r"""The decoder's initial state ``h0`` (L, B, H): :math:`h_0 = W_{vh} v + b_{vh}` (``W_ih``, ``b_i``),
+        one state per layer, from ``images`` (Tensor or ndarray (B, 32, 32, 3)); the LSTM's is ``(h0, 0)``."""
         v = self.encoder(images)  # (B, E)
         h0 = F.linear(v, self.W_ih, self.b_i)  # (B, L H)
         L, H = self.decoder.rnn.num_layers, self.decoder.hidden_size
